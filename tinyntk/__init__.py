@@ -1,0 +1,19 @@
+"""tinyntk: train and study over-parameterized deep ReLU networks as the theory describes them.
+
+The setting is Zou & Gu (2019), *An Improved Analysis of Training Over-parameterized Deep
+Neural Networks*: ``f(x) = V σ(W_L σ(… σ(W_1 x)))`` with Algorithm 1's Gaussian
+initialization, trained by (stochastic) gradient descent on the square or logistic loss.
+"""
+from . import backend, data, diagnostics, gradcheck, init, losses, optim
+from .backend import BackendUnavailable, get_backend, set_backend, to_numpy, use_backend
+from .losses import loss_and_grad
+from .network import Cache, Grads, ReLUNet
+from .train import Diverged, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailable", "Cache", "Diverged", "Grads", "ReLUNet", "backend", "data",
+    "diagnostics", "get_backend", "gradcheck", "init", "loss_and_grad", "losses", "optim",
+    "set_backend", "to_numpy", "train", "use_backend",
+]

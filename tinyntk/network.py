@@ -1,0 +1,334 @@
+r"""The L-hidden-layer ReLU network of Zou & Gu (2019), section 2, with its backward pass.
+
+.. math::
+
+    f_W(x) = V\,\sigma(W_L\,\sigma(W_{L-1} \cdots \sigma(W_1 x) \cdots))
+
+with :math:`W_1 \in \mathbb{R}^{m\times d}`, :math:`W_2,\dots,W_L \in \mathbb{R}^{m\times m}`,
+:math:`V \in \mathbb{R}^{k\times m}` and :math:`\sigma(z) = \max\{0, z\}`.
+
+Conventions (written down once, used everywhere):
+
+* A batch holds one example per **row**: ``X`` is ``(n, d)``, the outputs are ``(n, k)``,
+  and the hidden outputs :math:`x_{l,i}` of all examples form ``h[l]``, ``(n, m)``.
+  So :math:`x_{l,i} = \sigma(W_l x_{l-1,i})` is ``h[l] = relu(h[l-1] @ W_l.T)``.
+* :math:`\sigma'(z) = \mathbb{1}(z > 0)`; in particular **σ′(0) = 0**.  The masks are
+  boolean arrays ``masks[l] = (h[l-1] @ W_l.T) > 0``.
+
+Forward pass (one line per layer of the formula above)::
+
+    h[0] = X                                   # x_{0,i} = x_i
+    z    = h[l-1] @ W_l.T                      # W_l x_{l-1,i}
+    masks[l] = z > 0                           # sigma'(W_l x_{l-1,i})
+    h[l] = max(z, 0)                           # x_{l,i} = sigma(W_l x_{l-1,i})
+    out  = h[L] @ V.T                          # f_W(x_i) = V x_{L,i}
+
+Backward pass, for an output error ``E = dL/d out`` of shape ``(n, k)`` (for the square
+loss of eq. (2.1), ``E[i] = (f_W(x_i) - y_i) / n``).  It mirrors the forward pass from the
+top down::
+
+    grad_V   = E.T @ h[L]                                  # dL/dV
+    delta[L] = (E @ V) * masks[L]                          # dL/d(W_L x_{L-1,i})
+    grad_W_l = delta[l].T @ h[l-1]                         # dL/dW_l,  l = L, ..., 1
+    delta[l-1] = (delta[l] @ W_l) * masks[l-1]             # back through layer l
+
+Row ``j`` of ``grad_W_L`` is exactly the per-neuron gradient of section 4.1:
+
+.. math::
+
+    \nabla_{w_{L,j}} L(W) = \frac1n \sum_{i=1}^n
+        \langle f_W(x_i) - y_i, v_j\rangle\, \sigma'(\langle w_{L,j}, x_{L-1,i}\rangle)\, x_{L-1,i},
+
+since ``(E @ V)[i, j]`` is :math:`\frac1n\langle f_W(x_i)-y_i, v_j\rangle` (``v_j`` the
+``j``-th column of ``V``), the mask supplies σ′, and ``delta.T @ h[L-1]`` sums over ``i``
+the outer products with :math:`x_{L-1,i}`.  See :func:`per_neuron_gradient`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy
+
+from . import backend as B
+from . import init as initializers
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def _float_dtype(dtype) -> numpy.dtype:
+    try:
+        dt = numpy.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+    return dt
+
+
+@dataclass
+class Cache:
+    """What the forward pass keeps for the backward pass.
+
+    ``h[0]`` is the input batch and ``h[l]`` (``l = 1..L``) the output of hidden layer
+    ``l``, ``(n, m)``; ``masks[l-1]`` is σ′ of hidden layer ``l`` as a boolean ``(n, m)``
+    array; ``out`` is ``f_W(X)``, ``(n, k)``.  ``delta`` holds two ``(n, m)`` scratch
+    arrays for the backpropagated signals.  A cache can be passed back to
+    :meth:`ReLUNet.forward` to reuse its arrays for a batch of the same size.
+    """
+
+    h: list
+    masks: list
+    out: object
+    delta: list = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return self.out.shape[0]
+
+
+@dataclass
+class Grads:
+    """Gradients with the shapes of the weights: ``W`` (list of ``L``) and ``V``."""
+
+    W: list
+    V: object
+
+    def __iter__(self):
+        yield from self.W
+        yield self.V
+
+
+class ReLUNet:
+    """``f(x) = V σ(W_L σ(… σ(W_1 x)))`` with hand-written forward and backward passes.
+
+    Build one with :meth:`ReLUNet.init` (Algorithm 1's Gaussian initialization) or from
+    arrays, ``ReLUNet(W=[W1, ..., WL], V=V)``; the arrays are always copied onto the active
+    backend, so the caller's arrays never change.
+    """
+
+    def __init__(self, W, V, dtype=None):
+        if isinstance(W, (str, bytes)) or not hasattr(W, "__len__") or len(W) == 0:
+            raise TypeError("W must be a non-empty list of weight matrices W_1, ..., W_L")
+        host_W = [_host_matrix(w, f"W[{i}]") for i, w in enumerate(W)]
+        host_V = _host_matrix(V, "V")
+        dt = _float_dtype(dtype if dtype is not None else numpy.result_type(*host_W, host_V))
+        m, d = host_W[0].shape
+        for l, w in enumerate(host_W[1:], start=2):
+            if w.shape != (m, m):
+                raise ValueError(f"W[{l - 1}] (W_{l}) must have shape ({m}, {m}), got {w.shape}")
+        if host_V.shape[1] != m:
+            raise ValueError(f"V must have shape (k, {m}), got {host_V.shape}")
+        for name, a in [(f"W[{i}]", w) for i, w in enumerate(host_W)] + [("V", host_V)]:
+            if not numpy.all(numpy.isfinite(a)):
+                raise ValueError(f"{name} contains NaN or inf")
+        # numpy.array always copies; B.asarray then moves to the device once.
+        self.W = [B.asarray(numpy.array(w, dtype=dt)) for w in host_W]
+        self.V = B.asarray(numpy.array(host_V, dtype=dt))
+
+    # ----- construction -------------------------------------------------------------
+    @classmethod
+    def init(cls, d: int, m: int, k: int = 1, L: int = 1, seed=0, dtype="float64",
+             init="paper") -> "ReLUNet":
+        """A net drawn by an initializer (default: Algorithm 1, line 2).
+
+        Weights are drawn on the host from ``numpy.random.default_rng(seed)`` and moved
+        once, so the same seed gives the same net on NumPy and CuPy.  ``init`` is a name
+        from :data:`tinyntk.init.INITIALIZERS` or a function ``(rng, d, m, k, L) -> (W, V)``.
+        """
+        for name, value in (("d", d), ("m", m), ("k", k), ("L", L)):
+            if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        dt = _float_dtype(dtype)
+        rng = seed if isinstance(seed, numpy.random.Generator) else numpy.random.default_rng(seed)
+        W, V = initializers.get(init)(rng, int(d), int(m), int(k), int(L))
+        return cls(W=W, V=V, dtype=dt)
+
+    def copy(self) -> "ReLUNet":
+        """An independent copy on the same backend."""
+        return ReLUNet(W=[B.to_numpy(w) for w in self.W], V=B.to_numpy(self.V), dtype=self.dtype)
+
+    # ----- sizes ----------------------------------------------------------------------
+    @property
+    def d(self) -> int:
+        return self.W[0].shape[1]
+
+    @property
+    def m(self) -> int:
+        return self.W[0].shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.V.shape[0]
+
+    @property
+    def L(self) -> int:
+        return len(self.W)
+
+    @property
+    def dtype(self) -> numpy.dtype:
+        return numpy.dtype(self.V.dtype)
+
+    def __repr__(self) -> str:
+        return (f"ReLUNet(d={self.d}, m={self.m}, k={self.k}, L={self.L}, "
+                f"dtype={self.dtype.name}, backend={B.get_backend().name!r})")
+
+    # ----- forward --------------------------------------------------------------------
+    def __call__(self, X):
+        """``f_W(X)``, ``(n, k)``."""
+        return self.forward(X)
+
+    def forward(self, X, cache=False, check=True):
+        """The forward pass; with ``cache=True`` also return the :class:`Cache`.
+
+        ``cache`` may also be a :class:`Cache` from an earlier call with a batch of the
+        same size: its arrays are then overwritten instead of allocated anew.
+        ``check=False`` skips the input checks; the training loop checks ``X`` once,
+        before its first step, and then passes it on unchecked.
+        """
+        if check:
+            X = self.check_input(X)
+        xp = B.get_backend().xp
+        if isinstance(cache, Cache) and cache.n == X.shape[0]:
+            c = cache
+        else:
+            c = self.new_cache(X.shape[0])
+        c.h[0] = X
+        for l, W_l in enumerate(self.W, start=1):
+            z = xp.matmul(c.h[l - 1], W_l.T, out=c.h[l])   # W_l x_{l-1,i}
+            xp.greater(z, 0, out=c.masks[l - 1])            # sigma'(W_l x_{l-1,i})
+            xp.maximum(z, 0, out=c.h[l])                    # x_{l,i} = sigma(W_l x_{l-1,i})
+        xp.matmul(c.h[self.L], self.V.T, out=c.out)         # f_W(x_i) = V x_{L,i}
+        return (c.out, c) if cache is not False else c.out
+
+    def new_cache(self, n: int) -> Cache:
+        """Empty arrays for a forward/backward pass over ``n`` examples."""
+        xp = B.get_backend().xp
+        dt = self.dtype
+        return Cache(
+            h=[None] + [xp.empty((n, self.m), dtype=dt) for _ in range(self.L)],
+            masks=[xp.empty((n, self.m), dtype=bool) for _ in range(self.L)],
+            out=xp.empty((n, self.k), dtype=dt),
+            delta=[xp.empty((n, self.m), dtype=dt) for _ in range(min(self.L, 2))],
+        )
+
+    def hidden(self, X) -> list:
+        """The hidden outputs ``[x_1, ..., x_L]`` of every example (copies, ``(n, m)`` each)."""
+        _, c = self.forward(X, cache=True)
+        return c.h[1:]
+
+    # ----- backward -------------------------------------------------------------------
+    def backward(self, cache: Cache, E, grads: Grads | None = None, need_V: bool = True) -> Grads:
+        """Gradients of a loss whose derivative with respect to the outputs is ``E``.
+
+        ``E`` is ``dL/d out``, ``(n, k)``.  The steps are those of the module docstring;
+        row ``j`` of ``grads.W[-1]`` is the per-neuron gradient of section 4.1.  ``grads``
+        may be a :class:`Grads` to write into (no new weight-sized arrays); with
+        ``need_V=False`` the gradient of ``V`` is not computed.
+        """
+        xp = B.get_backend().xp
+        if grads is None:
+            grads = self.zeros_like_weights()
+        h, masks, L = cache.h, cache.masks, self.L
+        if need_V:
+            xp.matmul(E.T, h[L], out=grads.V)                   # dL/dV = sum_i E_i x_{L,i}^T
+        delta = cache.delta[0]
+        if self.k == 1:                                         # (E @ V) as a broadcast outer product
+            xp.multiply(E, self.V, out=delta)
+        else:
+            xp.matmul(E, self.V, out=delta)                     # <E_i, v_j>
+        xp.multiply(delta, masks[L - 1], out=delta)             # ... * sigma'(W_L x_{L-1,i})
+        for l in range(L, 0, -1):
+            xp.matmul(delta.T, h[l - 1], out=grads.W[l - 1])    # dL/dW_l = sum_i delta_i x_{l-1,i}^T
+            if l > 1:
+                below = cache.delta[1] if delta is cache.delta[0] else cache.delta[0]
+                xp.matmul(delta, self.W[l - 1], out=below)      # back through W_l ...
+                xp.multiply(below, masks[l - 2], out=below)     # ... and sigma' of layer l-1
+                delta = below
+        return grads
+
+    def zeros_like_weights(self) -> Grads:
+        """A :class:`Grads` of zeros with the weights' shapes, dtype and backend."""
+        xp = B.get_backend().xp
+        return Grads(W=[xp.zeros_like(w) for w in self.W], V=xp.zeros_like(self.V))
+
+    # ----- input checks ---------------------------------------------------------------
+    def check_input(self, X):
+        """``X`` as a 2-D float array of the net's dtype on the active backend, or an error."""
+        X = _as_batch(X, self.dtype, "X")
+        if X.shape[1] != self.d:
+            raise ValueError(f"X must have shape (n, d) with d = {self.d}, got {tuple(X.shape)}")
+        return X
+
+    def check_targets(self, Y, n: int):
+        """``Y`` as ``(n, k)`` of the net's dtype (a 1-D ``Y`` is read as ``(n, 1)`` when k = 1)."""
+        Y = _as_array(Y, self.dtype, "Y")
+        if Y.ndim == 1 and self.k == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2 or Y.shape != (n, self.k):
+            raise ValueError(f"Y must have shape (n, k) = ({n}, {self.k}), got {tuple(Y.shape)}")
+        _check_finite(Y, "Y")
+        return Y
+
+
+def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
+    r"""Section 4.1's formula for :math:`\nabla_{w_{L,j}} L(W)` (square loss), term by term.
+
+    .. math::
+        \frac1n \sum_i \langle f_W(x_i) - y_i, v_j\rangle\,
+        \sigma'(\langle w_{L,j}, x_{L-1,i}\rangle)\, x_{L-1,i}
+
+    Written as a sum over examples for reading and testing, not for speed.
+    """
+    xp = B.get_backend().xp
+    out, cache = net.forward(X, cache=True)
+    Y = net.check_targets(Y, out.shape[0])
+    n = out.shape[0]
+    x_prev = cache.h[net.L - 1]                # x_{L-1,i}, one row per example
+    v_j = net.V[:, j]                          # column j of V
+    w_Lj = net.W[-1][j]                        # row j of W_L
+    total = xp.zeros(x_prev.shape[1], dtype=net.dtype)
+    for i in range(n):
+        residual = out[i] - Y[i]                                 # f_W(x_i) - y_i
+        active = (w_Lj @ x_prev[i]) > 0                          # sigma'(<w_{L,j}, x_{L-1,i}>)
+        total += float(residual @ v_j) * float(active) * x_prev[i]
+    return total / n
+
+
+def _host_matrix(a, name: str) -> numpy.ndarray:
+    a = B.to_numpy(a)
+    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {a.shape}")
+    if 0 in a.shape:
+        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
+    return a
+
+
+def _as_array(a, dtype, name: str):
+    """``a`` on the active backend in ``dtype``; rejects non-real dtypes with a TypeError."""
+    kind = getattr(getattr(a, "dtype", None), "kind", None)
+    if kind is None:
+        try:
+            kind = numpy.asarray(a).dtype.kind
+        except Exception as exc:
+            raise TypeError(f"{name} must be a real array, got {type(a).__name__}") from exc
+    if kind not in "fiu":
+        raise TypeError(f"{name} must be a real floating-point array, got dtype kind {kind!r}")
+    return B.asarray(a, dtype=dtype)
+
+
+def _check_finite(a, name: str) -> None:
+    xp = B.get_backend().xp
+    if not bool(xp.isfinite(a).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def _as_batch(X, dtype, name: str):
+    X = _as_array(X, dtype, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D batch (n, d), one example per row; got shape {tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (n = 0)")
+    _check_finite(X, name)
+    return X
