@@ -1,0 +1,130 @@
+"""The hand-written backward pass against central finite differences (float64).
+
+Two independent checks on every Hypothesis-drawn case:
+
+1. the public checker :func:`tinyntk.gradcheck.check_gradients`, and
+2. a finite difference written in the test itself (:mod:`reference`) of a loss computed by
+   an independent NumPy forward pass, so a bug in the checker (or in the package's forward
+   pass) cannot hide a bug in ``backward``.
+
+Tolerance: relative error < 1e-6 per entry, with the error of an entry measured as
+``|g_fd − g_bp| / max(|g_fd|, |g_bp|, 1e-3 · max_j |g_j|)`` (the checker's definition; the
+floor stops entries that are ~0 in both from dividing by ~0).  Why 1e-6 holds and why it
+would catch a bug:
+
+* Truncation.  With all masks fixed (``kink_free_problems`` guarantees it on the whole
+  ±ε segment) the net's output is *linear* in any single weight, so the square loss is a
+  quadratic in it and the central difference has no truncation error at all; the logistic
+  loss is smooth with a bounded third derivative, and its O(ε²) = O(1e-8) truncation is
+  far below 1e-6.
+* Rounding.  Each loss evaluation carries a relative rounding error of at most ~16 ulp
+  (a sum of n·k ≤ 16 terms), so the difference quotient is off by at most about
+  16 · 1.1e-16 · L / ε ≈ 1.8e-11 · L at ε = 1e-4.  We ``assume`` the gradient is
+  resolvable, ``max_j |g_fd,j| ≥ 0.05 · L`` (judged on the finite differences, not on the
+  code under test), or exactly 0 (a net dead on every example: the loss is constant, the
+  differences are exact zeros and backward must return exact zeros); then the rounding error is below 1.8e-11 · L / (1e-3 · 0.05 · L)
+  ≈ 3.6e-7 of the floor, under the 1e-6 bound.
+* A bug (a missing mask, a transposed product, a wrong 1/n, a dropped layer) changes
+  entries by O(1) relative: five orders of magnitude above the tolerance.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import reference as ref
+import strategies as S
+import tinyntk as tn
+from tinyntk.gradcheck import check_gradients
+from tinyntk.network import per_neuron_gradient
+
+RTOL = 1e-6
+EPS = S.EPS
+
+
+def relative_errors(fd, bp):
+    """Entry-wise relative error with the floor described in the module docstring."""
+    floor = max(1e-3 * max(float(np.abs(a).max()) for a in fd), np.finfo(float).tiny)
+    return [np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
+            for a, b in zip(fd, bp)]
+
+
+@S.fixture_settings(max_examples=100)
+@pytest.mark.parametrize("loss", ["square", "logistic"])
+@given(data=st.data())
+def test_backward_matches_finite_differences(backend, loss, data):
+    p = data.draw(S.kink_free_problems(loss=loss, eps=EPS), label="problem")
+    fd_W, fd_V = ref.finite_difference_grads(p.W, p.V, p.X, p.Y, loss, eps=EPS)
+    value = ref.loss(p.W, p.V, p.X, p.Y, loss)
+    G = max(float(np.abs(g).max()) for g in fd_W + [fd_V])
+    # Resolvable (see the module docstring), or exactly zero: a net whose units are all
+    # dead for every example has a constant loss, and backward must then return exact zeros.
+    assume(G == 0.0 or G >= 0.05 * value)
+
+    net = p.net()
+    got, grads = tn.loss_and_grad(net, p.X, p.Y, loss=loss)
+    # The loss itself: same formula, different summation order -> a few ulp.
+    assert got == pytest.approx(value, rel=1e-12, abs=1e-300)
+
+    bp = [tn.to_numpy(g) for g in grads.W] + [tn.to_numpy(grads.V)]
+    names = [f"W[{l}]" for l in range(net.L)] + ["V"]
+    for name, err, a, b in zip(names, relative_errors(fd_W + [fd_V], bp), fd_W + [fd_V], bp):
+        assert a.shape == b.shape, name
+        worst = np.unravel_index(np.argmax(err), err.shape)
+        assert err[worst] < RTOL, (
+            f"{loss}: d loss/d {name}{list(worst)}: finite difference {a[worst]:.10e}, "
+            f"backward {b[worst]:.10e}, relative error {err[worst]:.2e} >= {RTOL}")
+
+    # The public checker, on the same case and the same step.
+    result = check_gradients(net, p.X, p.Y, loss=loss, eps=EPS)
+    assert result.checked == sum(w.size for w in p.W) + p.V.size
+    assert result.max_error < RTOL, str(result)
+
+
+def test_checker_catches_a_wrong_gradient(monkeypatch):
+    """The checker can fail: break the backward pass (drop the last mask) and it must notice."""
+    X, Y = tn.data.sphere(n=6, d=4, k=1, seed=1)
+    net = tn.ReLUNet.init(d=4, m=5, k=1, L=2, seed=3)
+    assert check_gradients(net, X, Y).max_error < RTOL
+    original = tn.ReLUNet.backward
+
+    def backward_without_first_mask(self, cache, E, grads=None, need_V=True):
+        cache.masks[0][...] = True           # pretend every layer-1 unit is active
+        return original(self, cache, E, grads, need_V)
+
+    monkeypatch.setattr(tn.ReLUNet, "backward", backward_without_first_mask)
+    assert check_gradients(net, X, Y).max_error > 1e-2
+
+
+@S.fixture_settings(max_examples=60)
+@given(p=S.problems(loss="square"))
+def test_per_neuron_formula_is_row_j_of_last_layer_gradient(backend, p):
+    """Section 4.1: ∇_{w_{L,j}} L = (1/n) Σ_i <f(x_i) − y_i, v_j> σ'(<w_{L,j}, x_{L-1,i}>) x_{L-1,i}.
+
+    No kink filter: both sides use σ'(0) = 0, so they must agree even at exact zeros.
+    Tolerance: the formula sums over i in a Python loop, backward uses one matmul; the two
+    orders of n ≤ 4 products differ by a few ulp of the sum of |terms|, so we allow
+    1e-12 relative to that sum (scaled by 1/n like the gradient itself).
+    """
+    net = p.net()
+    _, grads = tn.loss_and_grad(net, p.X, p.Y)
+    G = tn.to_numpy(grads.W[-1])
+    x_prev = ref.preactivations(p.W[:-1], p.X)[-1].clip(min=0) if net.L > 1 else p.X
+    r = ref.forward(p.W, p.V, p.X) - p.Y
+    for j in range(net.m):
+        row = tn.to_numpy(per_neuron_gradient(net, p.X, p.Y, j))
+        assert row.shape == (net.m if net.L > 1 else net.d,)
+        scale = np.abs(r @ p.V[:, j]) @ np.abs(x_prev).sum(axis=1) / p.X.shape[0]
+        np.testing.assert_allclose(row, G[j], rtol=1e-12, atol=1e-12 * scale + 1e-300,
+                                   err_msg=f"neuron j = {j}")
+
+
+def test_per_neuron_formula_is_not_trivially_zero():
+    """Guard for the test above: on a generic net the rows are nonzero and differ by j."""
+    X, Y = tn.data.sphere(n=8, d=5, k=2, seed=0)
+    net = tn.ReLUNet.init(d=5, m=6, k=2, L=3, seed=0)
+    rows = np.array([tn.to_numpy(per_neuron_gradient(net, X, Y, j)) for j in range(6)])
+    assert np.count_nonzero(np.abs(rows).sum(axis=1)) >= 3
+    assert not np.allclose(rows[0], rows[1])
