@@ -43,12 +43,23 @@ def _cupy_unavailable_reason():
 CUPY_UNAVAILABLE = _cupy_unavailable_reason()
 HAVE_GPU = CUPY_UNAVAILABLE is None
 
+#: Marks for a test that needs the CuPy backend: ``@pytest.mark.gpu`` plus a skip (with
+#: BackendUnavailable's message) where CuPy or a GPU is missing.  Use as ``@requires_gpu``.
+GPU_MARKS = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not HAVE_GPU, reason=f"CuPy backend unavailable: {CUPY_UNAVAILABLE}"),
+]
+
+
+def requires_gpu(test):
+    for mark in GPU_MARKS:
+        test = mark(test)
+    return test
+
+
 BACKENDS = [
     pytest.param("numpy", id="numpy"),
-    pytest.param("cupy", id="cupy", marks=[
-        pytest.mark.gpu,
-        pytest.mark.skipif(not HAVE_GPU, reason=f"CuPy backend unavailable: {CUPY_UNAVAILABLE}"),
-    ]),
+    pytest.param("cupy", id="cupy", marks=GPU_MARKS),
 ]
 
 
