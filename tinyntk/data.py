@@ -91,15 +91,31 @@ def separation(X, chunk: int = 1024) -> float:
         raise ValueError(f"separation needs a 2-D array of at least 2 points, got shape {tuple(X.shape)}")
     n = X.shape[0]
     sq = (X * X).sum(axis=1)
+    # D carries a rounding error of up to ~(d + 2) ulp of max ||a||^2 + ||b||^2, which swamps
+    # the squared distance of near-duplicates: every pair within that slack of the block's
+    # minimum is a candidate, and the candidates are measured directly.
+    ulp = numpy.finfo(_distance_dtype(X)).eps
+    sq_max = float(sq.max())
     best, pair = numpy.inf, (0, 1)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         D = sq[start:stop, None] + sq[None, :] - 2.0 * (X[start:stop] @ X.T)
         rows = xp.arange(start, stop)
         D[rows - start, rows] = xp.inf                    # exclude i == j
-        j = int(xp.argmin(D))
-        i, j = divmod(j, n)
-        if float(D[i, j]) < best:
-            best, pair = float(D[i, j]), (start + i, j)
+        slack = 4.0 * (X.shape[1] + 2) * ulp * (float(sq[start:stop].max()) + sq_max)
+        row_min = D.min(axis=1)                           # one pass over D
+        limit = float(row_min.min()) + slack
+        rows_near = xp.nonzero(row_min <= limit)[0]
+        ii, jj = xp.nonzero(D[rows_near] <= limit)
+        ii = rows_near[ii]
+        dist = xp.linalg.norm(X[start + ii] - X[jj], axis=1)
+        c = int(xp.argmin(dist))
+        if float(dist[c]) < best:
+            best, pair = float(dist[c]), (start + int(ii[c]), int(jj[c]))
     i, j = pair
     return float(xp.linalg.norm(X[i] - X[j]))
+
+
+def _distance_dtype(X):
+    """The floating dtype the squared distances of ``X`` are computed in."""
+    return X.dtype if X.dtype.kind == "f" else numpy.float64
