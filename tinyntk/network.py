@@ -111,7 +111,11 @@ class ReLUNet:
             raise TypeError("W must be a non-empty list of weight matrices W_1, ..., W_L")
         host_W = [_host_matrix(w, f"W[{i}]") for i, w in enumerate(W)]
         host_V = _host_matrix(V, "V")
-        dt = _float_dtype(dtype if dtype is not None else numpy.result_type(*host_W, host_V))
+        if dtype is None:       # the arrays' common type; integer weights become float64
+            dtype = numpy.result_type(*host_W, host_V)
+            if dtype.kind != "f":
+                dtype = numpy.float64
+        dt = _float_dtype(dtype)
         m, d = host_W[0].shape
         for l, w in enumerate(host_W[1:], start=2):
             if w.shape != (m, m):
