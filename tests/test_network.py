@@ -118,6 +118,13 @@ def test_constructor_copies_even_when_dtype_matches():
     assert W1[0, 0] == 1.0
 
 
+def test_integer_weights_become_float64():
+    """_host_matrix accepts integer arrays; the net must then be float64, not a TypeError."""
+    net = tn.ReLUNet(W=[np.array([[1, 2], [3, -4]])], V=np.array([[1, 1]]))
+    assert net.dtype == np.float64
+    np.testing.assert_array_equal(tn.to_numpy(net(np.array([[1.0, 1.0]]))), [[3.0]])
+
+
 def test_copy_is_independent():
     net = tn.ReLUNet.init(d=3, m=4, k=1, L=2, seed=0)
     other = net.copy()
