@@ -128,3 +128,57 @@ def test_per_neuron_formula_is_not_trivially_zero():
     rows = np.array([tn.to_numpy(per_neuron_gradient(net, X, Y, j)) for j in range(6)])
     assert np.count_nonzero(np.abs(rows).sum(axis=1)) >= 3
     assert not np.allclose(rows[0], rows[1])
+
+
+def _torch_grads(torch, p):
+    """Loss and gradients of the same net by PyTorch autograd (float64, CPU)."""
+    W = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in p.W]
+    V = torch.tensor(p.V, dtype=torch.float64, requires_grad=True)
+    h = torch.tensor(p.X, dtype=torch.float64)
+    for W_l in W:
+        h = torch.relu(h @ W_l.T)                  # torch's relu also has sigma'(0) = 0
+    out = h @ V.T
+    Y = torch.tensor(p.Y, dtype=torch.float64)
+    if p.loss == "square":
+        loss = 0.5 * ((Y - out) ** 2).sum() / out.shape[0]
+    else:
+        loss = torch.nn.functional.softplus(-Y * out).sum() / out.shape[0]
+    loss.backward()
+    return float(loss.detach()), [w.grad.numpy() for w in W] + [V.grad.numpy()]
+
+
+def test_backward_matches_torch_autograd():
+    """An outside reference, where PyTorch is installed (skipped otherwise).
+
+    Same maths in float64, different summation orders: entries agree to rounding, which
+    we bound by 1e-12 of the largest gradient entry (plus 1e-9 relative); kink-free draws
+    keep both libraries on the same side of every ReLU.
+    """
+    torch = pytest.importorskip("torch")
+    from hypothesis import settings
+
+    @settings(max_examples=40)
+    @given(p=st.sampled_from(["square", "logistic"]).flatmap(
+        lambda loss: S.kink_free_problems(loss=loss)))
+    def check(p):
+        value, expected = _torch_grads(torch, p)
+        got_value, grads = tn.loss_and_grad(p.net(), p.X, p.Y, loss=p.loss)
+        assert got_value == pytest.approx(value, rel=1e-12, abs=1e-300)
+        scale = max(float(np.abs(e).max()) for e in expected)
+        for l, (g, e) in enumerate(zip(list(grads), expected)):
+            np.testing.assert_allclose(tn.to_numpy(g), e, rtol=1e-9, atol=1e-12 * scale + 1e-300,
+                                       err_msg=f"{p.loss}: parameter {l} (last is V)")
+
+    check()
+
+
+def test_relu_kink_convention_matches_torch():
+    """At an exact zero pre-activation both tinyntk and torch use sigma'(0) = 0."""
+    torch = pytest.importorskip("torch")
+    p = S.Problem(W=[np.eye(2), np.array([[1.0, -1.0], [1.0, 1.0]])], V=np.array([[1.0, 1.0]]),
+                  X=np.array([[1.0, 1.0]]), Y=np.array([[5.0]]))
+    _, expected = _torch_grads(torch, p)
+    _, grads = tn.loss_and_grad(p.net(), p.X, p.Y)
+    for g, e in zip(list(grads), expected):
+        np.testing.assert_array_equal(tn.to_numpy(g), e)
+    assert np.all(expected[1][0] == 0.0)
