@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from . import backend as B
 from . import diagnostics
 from . import optim as optimizers
@@ -20,6 +22,10 @@ class Diverged(FloatingPointError):
     """Training produced a non-finite loss; the net holds the last finite weights."""
 
 
+# Non-finite values are train's business (it raises Diverged and keeps W^(t-1)), so NumPy's
+# overflow/invalid warnings, fatal under `-W error` or seterr(all="raise"), must not escape
+# mid-step and leave the net between two steps.
+@numpy.errstate(all="ignore")
 def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_size=None,
           seed=0, train_output: bool = False, record_every: int = 1, probes=None,
           optimizer=None, callback=None) -> dict:
