@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -203,6 +204,28 @@ def test_divergence_raises_and_keeps_the_previous_weights(batch_size, train_outp
                  train_output=train_output)
     for a, b in zip(net.W + [net.V], twin.W + [twin.V]):
         assert np.all(np.isfinite(host(a)))
+        np.testing.assert_array_equal(host(a), host(b))
+
+
+@pytest.mark.parametrize("strict", ["warnings-as-errors", "errstate-raise"])
+def test_divergence_is_detected_under_strict_float_settings(strict):
+    """Overflow on the way to inf must not escape as a RuntimeWarning/FloatingPointError
+    when the caller made those fatal (pytest -W error, numpy.seterr(all="raise")): train
+    detects non-finite losses itself, raises Diverged and keeps W^(t-1)."""
+    net, X, Y = problem(**DIVERGE)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        if strict == "warnings-as-errors":
+            warnings.simplefilter("error")
+            context = np.errstate(all="warn")
+        else:
+            context = np.errstate(all="raise")
+        with context, pytest.raises(tn.Diverged) as info:
+            tn.train(net, X, Y, steps=500, lr=300.0)
+    t = int(re.search(r"at step (\d+)", str(info.value)).group(1))
+    twin, _, _ = problem(**DIVERGE)
+    with np.errstate(all="ignore"):
+        tn.train(twin, X, Y, steps=t - 1, lr=300.0)
+    for a, b in zip(net.W, twin.W):
         np.testing.assert_array_equal(host(a), host(b))
 
 
