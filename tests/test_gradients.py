@@ -98,6 +98,18 @@ def test_checker_catches_a_wrong_gradient(monkeypatch):
     assert check_gradients(net, X, Y).max_error > 1e-2
 
 
+def test_checker_subset_and_leaves_the_net_unchanged():
+    X, Y = tn.data.sphere(n=5, d=3, k=2, seed=2)
+    net = tn.ReLUNet.init(d=3, m=4, k=2, L=3, seed=2)
+    before = [tn.to_numpy(w).copy() for w in net.W + [net.V]]
+    result = check_gradients(net, X, Y, max_entries=3, seed=1)
+    assert result.checked == 3 * (net.L + 1)          # 3 entries of each W_l and of V
+    assert result.max_error < RTOL, str(result)
+    assert result.min_abs_preactivation > 0
+    for w, b in zip(net.W + [net.V], before):
+        np.testing.assert_array_equal(tn.to_numpy(w), b)   # bitwise: restored, not recomputed
+
+
 @S.fixture_settings(max_examples=60)
 @given(p=S.problems(loss="square"))
 def test_per_neuron_formula_is_row_j_of_last_layer_gradient(backend, p):
