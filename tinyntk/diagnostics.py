@@ -79,3 +79,15 @@ class Distance:
             norm, self._v[l] = spectral_norm_diff(W, W0, self._v[l], self.tol, self.max_iter)
             out.append(norm)
         return out
+
+    def state_dict(self) -> dict:
+        """The warm-start vectors as host arrays (saved in training checkpoints, so that a
+        resumed run measures exactly what an uninterrupted one does)."""
+        if self._v is None:
+            return {}
+        return {f"v{l}": B.to_numpy(v) for l, v in enumerate(self._v) if v is not None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (after :meth:`start`)."""
+        for key, v in state.items():
+            self._v[int(key[1:])] = B.asarray(v)
