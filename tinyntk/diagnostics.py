@@ -55,7 +55,20 @@ def spectral_norm_diff(A, A0, v=None, tol: float = 1e-6, max_iter: int = 100):
             estimate = new
             break
         estimate = new
+    if not numpy.isfinite(estimate):        # overflow (huge weights): never record NaN
+        return _scaled_norm_diff(A, A0)
     return estimate, v
+
+
+def _scaled_norm_diff(A, A0):
+    """The exact ``‖A − A0‖₂`` from an SVD of the difference scaled to max 1 (slow, safe)."""
+    xp = B.get_backend().xp
+    D = A - A0
+    s = float(xp.abs(D).max())
+    if s == 0.0 or not numpy.isfinite(s):
+        return (0.0 if s == 0.0 else float("inf")), None
+    _, sv, Vt = xp.linalg.svd(D / s, full_matrices=False)
+    return float(sv[0]) * s, Vt[0]
 
 
 class Distance:
