@@ -166,7 +166,9 @@ def test_loss_class_and_minimal_loss_object(small):
     (dict(checkpoint=3), TypeError, "checkpoint"),
     (dict(checkpoint="/no/such/folder/c.npz"), ValueError, "checkpoint.*folder"),
     (dict(resume="/no/such/file.npz"), ValueError, "resume"),
-    (dict(optimizer="adam"), TypeError, "optimizer"),
+    (dict(optimizer="adam"), ValueError, "unknown optimizer 'adam'.*gd, sgd"),
+    (dict(optimizer="sgd"), ValueError, "batch_size"),
+    (dict(optimizer=object()), TypeError, "optimizer"),
 ])
 def test_train_rejects_and_changes_nothing(small, kw, exc, pattern):
     net, X, Y = small

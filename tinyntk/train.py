@@ -52,7 +52,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     probes : list of probes, optional
         Default ``[diagnostics.Distance()]``; each adds ``history[probe.name]``.
     optimizer : optional
-        An optimizer object to use instead of building one from the arguments above.
+        An optimizer object to use instead of building one from the arguments above
+        (the names ``"gd"`` and ``"sgd"`` are accepted too: ``"sgd"`` needs ``batch_size``).
     callback : callable, optional
         Called as ``callback(step, loss)`` at every recorded step (e.g. a progress bar).
     checkpoint : path, optional
@@ -87,6 +88,10 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         raise TypeError(f"net must be a tinyntk.ReLUNet, got {type(net).__name__}")
     steps = checks.positive_int("steps", steps)
     record_every = checks.positive_int("record_every", record_every)
+    if isinstance(optimizer, str):              # "gd" / "sgd": built from the arguments
+        if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
+            raise ValueError("optimizer='sgd' needs batch_size (the minibatch size B)")
+        optimizer = None
     if optimizer is None:
         losses.get(loss)
         checks.positive_float("lr", lr)
