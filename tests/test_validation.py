@@ -295,3 +295,14 @@ def test_optimizer_rejects():
         tn.optim.SGD(lr=0.1, batch_size=0)
     with pytest.raises(TypeError, match="seed"):
         tn.optim.SGD(lr=0.1, batch_size=2, seed="x")
+
+
+def test_small_public_helpers_reject(small):
+    net, X, Y = small
+    from tinyntk.network import per_neuron_gradient
+    with pytest.raises(ValueError, match="j must be a neuron index"):
+        per_neuron_gradient(net, X, Y, j=16)
+    with pytest.raises(ValueError, match="mu"):
+        tn.data.sphere_points(4, 3, mu=2.0)
+    with pytest.raises(ValueError, match="n"):
+        tn.data.sphere_points(0, 3)

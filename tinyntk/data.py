@@ -28,7 +28,10 @@ def sphere_points(n: int, d: int, mu: float = 0.5, rng=None) -> numpy.ndarray:
     :math:`x = (\sqrt{1-\mu^2}\, u, \mu)` with ``u`` uniform on the unit sphere of
     :math:`\mathbb{R}^{d-1}`.
     """
-    rng = numpy.random.default_rng(rng)
+    n, d = _positive_int("n", n), _positive_int("d", d)
+    if d < 2 or not 0.0 < checks.positive_float("mu", mu) < 1.0:
+        raise ValueError(f"sphere_points needs d >= 2 and mu in (0, 1), got d = {d}, mu = {mu!r}")
+    rng = numpy.random.default_rng(checks.seed("rng", rng))
     u = rng.standard_normal((n, d - 1))
     u /= numpy.linalg.norm(u, axis=1, keepdims=True)
     X = numpy.empty((n, d))

@@ -309,6 +309,8 @@ def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
     Written as a sum over examples for reading and testing, not for speed.
     """
     xp = B.get_backend().xp
+    if not checks._is_int(j) or not 0 <= j < net.m:
+        raise ValueError(f"j must be a neuron index in [0, m) = [0, {net.m}), got {j!r}")
     out, cache = net.forward(X, cache=True)
     Y = net.check_targets(Y, out.shape[0])
     n = out.shape[0]
