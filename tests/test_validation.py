@@ -306,3 +306,14 @@ def test_small_public_helpers_reject(small):
         tn.data.sphere_points(4, 3, mu=2.0)
     with pytest.raises(ValueError, match="n"):
         tn.data.sphere_points(0, 3)
+
+
+def test_distance_probe_never_records_nan():
+    net = tn.ReLUNet.init(d=4, m=8, L=1)
+    W0 = [w.copy() for w in net.W]
+    net.W[0][...] = 1e170
+    state = tn.diagnostics.TrainState(net=net, X=None, Y=None, W0=W0, V0=net.V, loss=None)
+    with np.errstate(all="ignore"):
+        (norm,) = tn.diagnostics.Distance()(state)
+    exact = np.linalg.norm((net.W[0] - W0[0]) / 1e170, 2) * 1e170
+    assert norm == pytest.approx(exact, rel=1e-12)

@@ -190,13 +190,34 @@ def save_state(path, *, net, W0, V0, optimizer, history, step, args, probes, dat
     names = []
     for i, probe in enumerate(probes):
         names.append(getattr(probe, "name", type(probe).__name__))
-        if callable(getattr(probe, "state_dict", None)):
-            arrays.update({f"probe{i}.{key}": a for key, a in probe.state_dict().items()})
+        arrays.update({f"probe{i}.{key}": a for key, a in probe_state(probe).items()})
     meta = dict(_net_meta(net), kind="train", step=int(step), args=args,
                 optimizer=optimizer.state() if callable(getattr(optimizer, "state", None)) else {},
                 history=history, probes=names, data=data,
                 backend=B.get_backend().name)
     write_atomic(path, arrays, meta)
+
+
+def probe_state(probe) -> dict:
+    """A probe's state as ``{key: host array}``: its ``state_dict()`` if it has one; for
+    :class:`~tinyntk.diagnostics.Distance` (and subclasses) the warm-start vectors."""
+    if callable(getattr(probe, "state_dict", None)):
+        return dict(probe.state_dict())
+    from .diagnostics import Distance
+    if isinstance(probe, Distance) and getattr(probe, "_v", None) is not None:
+        return {f"v{l}": B.to_numpy(v) for l, v in enumerate(probe._v) if v is not None}
+    return {}
+
+
+def load_probe_state(probe, state: dict) -> None:
+    """Undo :func:`probe_state` on a probe that has been ``start``-ed."""
+    if callable(getattr(probe, "load_state_dict", None)):
+        probe.load_state_dict(state)
+        return
+    from .diagnostics import Distance
+    if isinstance(probe, Distance) and state:
+        for key, v in state.items():
+            probe._v[int(key[1:])] = B.asarray(v)
 
 
 def load_state(path) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy
 
 from . import backend as B
+from . import stability
 
 
 @dataclass
@@ -55,20 +56,7 @@ def spectral_norm_diff(A, A0, v=None, tol: float = 1e-6, max_iter: int = 100):
             estimate = new
             break
         estimate = new
-    if not numpy.isfinite(estimate):        # overflow (huge weights): never record NaN
-        return _scaled_norm_diff(A, A0)
     return estimate, v
-
-
-def _scaled_norm_diff(A, A0):
-    """The exact ``‖A − A0‖₂`` from an SVD of the difference scaled to max 1 (slow, safe)."""
-    xp = B.get_backend().xp
-    D = A - A0
-    s = float(xp.abs(D).max())
-    if s == 0.0 or not numpy.isfinite(s):
-        return (0.0 if s == 0.0 else float("inf")), None
-    _, sv, Vt = xp.linalg.svd(D / s, full_matrices=False)
-    return float(sv[0]) * s, Vt[0]
 
 
 class Distance:
@@ -90,17 +78,7 @@ class Distance:
         out = []
         for l, (W, W0) in enumerate(zip(state.net.W, state.W0)):
             norm, self._v[l] = spectral_norm_diff(W, W0, self._v[l], self.tol, self.max_iter)
+            if not numpy.isfinite(norm):        # overflow (huge weights): never record NaN
+                norm, self._v[l] = stability.exact_norm_diff(W, W0)
             out.append(norm)
         return out
-
-    def state_dict(self) -> dict:
-        """The warm-start vectors as host arrays (saved in training checkpoints, so that a
-        resumed run measures exactly what an uninterrupted one does)."""
-        if self._v is None:
-            return {}
-        return {f"v{l}": B.to_numpy(v) for l, v in enumerate(self._v) if v is not None}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` (after :meth:`start`)."""
-        for key, v in state.items():
-            self._v[int(key[1:])] = B.asarray(v)

@@ -94,3 +94,16 @@ def stability_bound(net, X, loss_name: str = "square", train_output: bool = Fals
         return None, None
     factor = 8.0 if loss_name == "logistic" else 2.0
     return factor * n / lam, lam
+
+
+def exact_norm_diff(A, A0):
+    """``(‖A − A0‖₂, top right singular vector)`` from an SVD of the difference scaled to
+    max entry 1: slow, but finite wherever the norm is (the power iteration of
+    :func:`tinyntk.diagnostics.spectral_norm_diff` overflows for weights beyond ~1e150)."""
+    xp = B.get_backend().xp
+    D = A - A0
+    s = float(xp.abs(D).max())
+    if s == 0.0 or not math.isfinite(s):
+        return (0.0 if s == 0.0 else float("inf")), None
+    _, sv, Vt = xp.linalg.svd(D / s, full_matrices=False)
+    return float(sv[0]) * s, Vt[0]

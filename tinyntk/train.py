@@ -147,8 +147,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     first = 0
     if saved is not None:
         for i, probe in enumerate(probes):
-            if i in saved["probes"] and callable(getattr(probe, "load_state_dict", None)):
-                probe.load_state_dict(saved["probes"][i])
+            if i in saved["probes"]:
+                checkpoint_io.load_probe_state(probe, saved["probes"][i])
         history = {key: list(v) for key, v in saved["meta"]["history"].items()}
         first = int(saved["meta"]["step"])
     arrays = (list(net.W), net.V)          # the caller's arrays, refilled at the end
