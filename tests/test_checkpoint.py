@@ -52,9 +52,12 @@ def test_bad_files_raise_checkpoint_error(tmp_path):
     text.write_text("hello")
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
+    pickled = tmp_path / "pickled.npz"                     # an object array needs pickle
+    np.savez(pickled, W_0=np.array([None, 1], dtype=object), V=np.ones((1, 4)),
+             tinyntk_meta=np.array(json.dumps({"format": "tinyntk", "kind": "net", "version": 1, "L": 1})))
     for path, pattern in [(truncated, "truncated"), (foreign, "not a tinyntk file"),
                           (npy, "not a tinyntk file"), (text, "truncated|not a tinyntk"),
-                          (empty, "truncated|not a tinyntk"), (tmp_path / "nope.npz", "no tinyntk file")]:
+                          (empty, "truncated|not a tinyntk"), (pickled, "pickle"), (tmp_path / "nope.npz", "no tinyntk file")]:
         with pytest.raises(tn.CheckpointError, match=pattern):
             tn.ReLUNet.load(path)
     assert issubclass(tn.CheckpointError, ValueError)

@@ -317,3 +317,22 @@ def test_distance_probe_never_records_nan():
         (norm,) = tn.diagnostics.Distance()(state)
     exact = np.linalg.norm((net.W[0] - W0[0]) / 1e170, 2) * 1e170
     assert norm == pytest.approx(exact, rel=1e-12)
+
+
+def test_train_checks_once_not_per_step(small, monkeypatch):
+    net, X, Y = small
+    calls = {"input": 0, "real": 0}
+    real_check_input, real_array = tn.ReLUNet.check_input, checks.real_array
+
+    def count_input(self, X):
+        calls["input"] += 1
+        return real_check_input(self, X)
+
+    def count_real(a, name):
+        calls["real"] += 1
+        return real_array(a, name)
+
+    monkeypatch.setattr(tn.ReLUNet, "check_input", count_input)
+    monkeypatch.setattr(checks, "real_array", count_real)
+    tn.train(net, X, Y, steps=25, lr=0.01, batch_size=4, record_every=5)
+    assert calls == {"input": 1, "real": 2}            # X once, Y once, whatever the steps
