@@ -105,10 +105,12 @@ def separation(X, chunk: int | None = None) -> float:
         raise ValueError("X contains NaN or inf")
     n = X.shape[0]
     big = float(xp.abs(X).max())
-    scale = 1.0
     if big > 2.0 ** 500 or 0.0 < big < 2.0 ** -500:   # avoid overflow/underflow in ||.||^2:
         scale = 2.0 ** int(numpy.floor(numpy.log2(big)))  # a power of 2 scales exactly
-        X = X / scale
+        phi = separation(X / scale, chunk) * scale
+        if not numpy.isfinite(phi):
+            raise ValueError(f"separation of X overflows {X.dtype} (largest |x| entry {big:.3g}); rescale X")
+        return phi
     if chunk is None:   # D, the X @ X.T block and one temporary live at once
         chunk = checks.chunk_rows(n, X.dtype.itemsize, arrays=3, n_rows=n,
                                   what=f"separation of n = {n} points")
@@ -125,7 +127,4 @@ def separation(X, chunk: int | None = None) -> float:
         if float(D[i, j]) < best:
             best, pair = float(D[i, j]), (start + i, j)
     i, j = pair
-    phi = float(xp.linalg.norm(X[i] - X[j])) * scale
-    if not numpy.isfinite(phi):
-        raise ValueError(f"separation of X overflows {X.dtype} (largest |x| entry {big:.3g}); rescale X")
-    return phi
+    return float(xp.linalg.norm(X[i] - X[j]))
