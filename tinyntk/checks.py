@@ -15,6 +15,9 @@ Input dtypes
 * ragged nested lists, ``None`` and other non-array objects raise ``TypeError``;
 * NaN or inf raises ``ValueError``.
 
+Scalar arguments of the wrong type (``steps=2.5``, ``lr="fast"``, ``batch_size=True``)
+raise :class:`ArgumentTypeError`, which is both a ``TypeError`` and a ``ValueError``.
+
 Memory budget
 -------------
 Operations whose memory grows like :math:`n^2` or :math:`n\cdot m` work in blocks of rows
@@ -44,6 +47,14 @@ class AssumptionWarning(UserWarning):
     training still runs, but the paper's guarantees do not apply."""
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """A scalar argument of the wrong type (``steps=2.5``, ``lr="fast"``, ``m=True``).
+
+    Both a ``TypeError`` and a ``ValueError`` (as NumPy's ``AxisError`` is both a
+    ``ValueError`` and an ``IndexError``): earlier versions raised ``ValueError`` for these,
+    and code catching either keeps working."""
+
+
 class MemoryBudgetError(ValueError):
     """An operation would need more memory than :func:`memory_budget_bytes` allows."""
 
@@ -57,8 +68,8 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
     """``value`` as a Python int ``>= minimum``; ``ValueError``/``TypeError`` naming ``name``."""
     if not _is_int(value):
         if isinstance(value, (float, numpy.floating)) and float(value).is_integer():
-            raise TypeError(f"{name} must be an integer, got the float {value!r}")
-        raise TypeError(f"{name} must be a positive integer, got {value!r} "
+            raise ArgumentTypeError(f"{name} must be an integer, got the float {value!r}")
+        raise ArgumentTypeError(f"{name} must be a positive integer, got {value!r} "
                         f"({type(value).__name__})")
     if value < minimum:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
@@ -73,7 +84,7 @@ def positive_float(name: str, value, allow_zero: bool = False) -> float:
         if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", numpy.dtype("O")).kind in "fiu":
             value = value.item()
         else:
-            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+            raise ArgumentTypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         expected = "a non-negative" if allow_zero else "a positive"
@@ -87,7 +98,7 @@ def seed(name: str, value):
     if value is None or isinstance(value, (numpy.random.Generator, numpy.random.SeedSequence)):
         return value
     if not _is_int(value):
-        raise TypeError(f"{name} must be a non-negative integer, None or a numpy Generator, "
+        raise ArgumentTypeError(f"{name} must be a non-negative integer, None or a numpy Generator, "
                         f"got {value!r} ({type(value).__name__})")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
