@@ -185,6 +185,8 @@ def test_resume_refuses_other_arguments_or_data(tmp_path):
         tn.train(net, X[::-1].copy(), Y, steps=5, lr=0.05, resume=path)
     with pytest.raises(tn.CheckpointError, match="m = 48"):
         tn.train(tn.ReLUNet.init(d=6, m=32, L=2), X, Y, steps=5, lr=0.05, resume=path)
+    with pytest.raises(tn.CheckpointError, match="probes"):
+        tn.train(net, X, Y, steps=5, lr=0.05, resume=path, probes=[])
     net_file = tmp_path / "net.npz"
     net.save(net_file)
     with pytest.raises(tn.CheckpointError, match="'net' file"):

@@ -124,7 +124,7 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
             "seed": seed if seed is None or checks._is_int(seed) else repr(seed),
             "train_output": bool(opt.train_output), "record_every": record_every}
     data_id = checkpoint_io.fingerprint(X, Y) if ckpt.path or ckpt.resume else None
-    saved = _load_resume(ckpt.resume, net, args, data_id) if ckpt.resume else None
+    saved = _load_resume(ckpt.resume, net, args, data_id, probes) if ckpt.resume else None
     checks.unit_rows(X, "X", stacklevel=3)         # Assumption 3.1: warn once, train anyway
 
     xp = B.get_backend().xp
@@ -227,7 +227,7 @@ def _checkpoint_args(checkpoint, checkpoint_every, resume) -> _CheckpointArgs:
     return _CheckpointArgs(path, every, resume)
 
 
-def _load_resume(path, net, args, data_id) -> dict:
+def _load_resume(path, net, args, data_id, probes) -> dict:
     """The checkpoint at ``path``, checked against this net, these arguments and data."""
     saved = checkpoint_io.load_state(path)
     meta = saved["meta"]
@@ -241,6 +241,11 @@ def _load_resume(path, net, args, data_id) -> dict:
             raise checkpoint_io.CheckpointError(
                 f"resume: {path!r} was written with {key} = {meta['args'].get(key)!r}, this "
                 f"call has {key} = {value!r}; resume with the interrupted run's arguments")
+    names = [probe.name for probe in probes]
+    if meta.get("probes") != names:
+        raise checkpoint_io.CheckpointError(
+            f"resume: {path!r} was written with probes {meta.get('probes')}, this call has "
+            f"{names}; pass the same probes to continue the history")
     if meta.get("data") != data_id:
         raise checkpoint_io.CheckpointError(
             f"resume: {path!r} was written for other training data (X, Y differ)")
