@@ -98,8 +98,10 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         if batch_size is not None:
             checks.positive_int("batch_size", batch_size)
         checks.seed("seed", seed)
-    elif not (callable(getattr(optimizer, "forward", None)) and callable(getattr(optimizer, "update", None))):
-        raise TypeError(f"optimizer must be a tinyntk.optim optimizer (with forward/update/undo), "
+    elif not (all(callable(getattr(optimizer, a, None)) for a in ("forward", "update", "undo"))
+              and all(hasattr(optimizer, a) for a in ("lr", "loss", "train_output"))):
+        raise TypeError(f"optimizer must be a tinyntk.optim optimizer (forward/update/undo, lr, loss, "
+                        f"train_output), "
                         f"got {type(optimizer).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, loss), got {callback!r}")
