@@ -2,7 +2,7 @@
 
 Skipped, with the reason, where CuPy or a GPU is missing.  On a GPU machine:
 
-    PYTHONPATH=. python -m pytest -q tests/test_gpu_parity.py
+    PYTHONPATH=. python -m pytest -q tests/test_gpu_parity.py      # or: -m gpu
 """
 import importlib.util
 import os
@@ -23,7 +23,7 @@ def _cupy_reason():
 
 
 REASON = _cupy_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 
 def _parity_module():
