@@ -169,15 +169,12 @@ def test_fuzz_loss_and_grad(XY, loss):
 def test_fuzz_train(XY, steps, lr, loss, batch_size, record_every, train_output):
     X, Y = XY
     net = small_net()
-    before = [w.copy() for w in net.W]
     hist = attempt(tn.train, net, X, Y, steps=steps, lr=lr, loss=loss, batch_size=batch_size,
                    record_every=record_every, train_output=train_output)
     if hist is not None:
         assert hist["step"][0] == 0 and hist["step"][-1] == steps
         assert_finite(hist)
     assert_finite(net.W)                 # diverged or not, the weights stay finite
-    if hist is None and not np.all([np.array_equal(a, b) for a, b in zip(before, net.W)]):
-        pass                             # a Diverged run keeps the last finite weights
 
 
 @FUZZ

@@ -64,7 +64,9 @@ def _json_default(o):
 def write_atomic(path, arrays: dict, meta: dict) -> None:
     """``arrays`` (host or device) and ``meta`` (JSON-able) into ``path``, atomically."""
     path = _check_path(path)
-    meta = dict(meta, format="tinyntk", version=FORMAT_VERSION)
+    import tinyntk
+    meta = dict(meta, format="tinyntk", version=FORMAT_VERSION,
+                tinyntk_version=getattr(tinyntk, "__version__", None))
     text = json.dumps(meta, default=_json_default)
     payload = {name: B.to_numpy(a) for name, a in arrays.items()}
     payload[META_KEY] = numpy.array(text)
