@@ -242,3 +242,50 @@ def test_divergence_of_a_large_n_falls_back_to_lr_over_10(monkeypatch):
     with pytest.raises(tn.Diverged, match=r"e\.g\. lr = 1\b") as info:
         tn.train(fresh(), X, Y, steps=100, lr=10.0)
     assert info.value.suggested_lr == 1.0
+
+
+KILLED_RUN = r"""
+import sys, time, tinyntk as tn
+X, Y = tn.data.sphere(n=24, d=6, k=1, seed=0)
+net = tn.ReLUNet.init(d=6, m=48, k=1, L=2, seed=3)
+tn.train(net, X, Y, steps=60, lr=0.05, batch_size=6, seed=11, record_every=2,
+         checkpoint=sys.argv[1], checkpoint_every=1, callback=lambda s, l: time.sleep(0.05))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs POSIX SIGKILL")
+def test_resume_after_sigkill_is_bit_identical(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = tmp_path / "killed.npz"
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TINYNTK_BACKEND="numpy")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(path)], env=env)
+    try:
+        deadline = time.time() + 60
+        step = 0
+        while time.time() < deadline and proc.poll() is None:
+            if path.exists():
+                try:
+                    step = ck.load_state(path)["meta"]["step"]
+                except tn.CheckpointError:
+                    step = 0
+                if step >= 15:
+                    break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)                 # no cleanup, maybe mid-write
+    finally:
+        proc.wait(timeout=30)
+    assert 15 <= step < 61, f"the run did not reach step 15 before the deadline (step {step})"
+
+    X, Y = data()
+    kw = dict(steps=60, lr=0.05, batch_size=6, seed=11, record_every=2)
+    ref = fresh()
+    ref_hist = tn.train(ref, X, Y, **kw)
+    net = fresh()
+    hist = tn.train(net, X, Y, checkpoint=path, checkpoint_every=1, resume=path, **kw)
+    assert hist == ref_hist and same_weights(ref, net)
