@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 import tinyntk as tn
 
 ALLOWED = (ValueError, TypeError, tn.Diverged, tn.BackendUnavailable)
-# ~5 s on 2 cores; TINYNTK_FUZZ_EXAMPLES=2000 for a long random hunt.
+# ~12 s on 2 cores; TINYNTK_FUZZ_EXAMPLES=2000 for a long random hunt.
 _LONG = int(os.environ.get("TINYNTK_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(deadline=None, max_examples=_LONG or 80, derandomize=not _LONG,
+FUZZ = settings(deadline=None, max_examples=_LONG or 200, derandomize=not _LONG,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = ["float64", "float32", "int64", "int8", "bool", "complex128", "object", "str"]
 SPECIALS = [None, None, None, np.nan, np.inf, -np.inf, 1e308, 1e200, -1e30, 0.0]
