@@ -149,7 +149,7 @@ def test_loss_class_and_minimal_loss_object(small):
 
 # ----- train -------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, exc, pattern", [
-    (dict(steps=0), ValueError, "steps"), (dict(steps=-5), ValueError, "steps"),
+    (dict(steps=-1), ValueError, "steps"), (dict(steps=-5), ValueError, "steps"),
     (dict(steps=2.5), TypeError, "steps"), (dict(steps=True), TypeError, "steps"),
     (dict(record_every=0), ValueError, "record_every"),
     (dict(lr=float("nan")), ValueError, "lr"), (dict(lr=-0.1), ValueError, "lr"),
@@ -336,3 +336,11 @@ def test_train_checks_once_not_per_step(small, monkeypatch):
     monkeypatch.setattr(checks, "real_array", count_real)
     tn.train(net, X, Y, steps=25, lr=0.01, batch_size=4, record_every=5)
     assert calls == {"input": 1, "real": 2}            # X once, Y once, whatever the steps
+
+
+def test_zero_steps_records_the_initial_loss_only(small):
+    net, X, Y = small
+    before = weights(net)
+    hist = tn.train(net, X, Y, steps=0, lr=0.1)
+    assert hist["step"] == [0] and len(hist["loss"]) == 1
+    assert same(before, weights(net))

@@ -44,7 +44,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         Training data (NumPy arrays are moved to the active backend once).  Rows off the
         unit sphere train, with one :class:`~tinyntk.checks.AssumptionWarning`.
     steps : int
-        Number of updates :math:`T \\ge 1`; the weights go from :math:`W^{(0)}` to :math:`W^{(T)}`.
+        Number of updates :math:`T \\ge 0`; the weights go from :math:`W^{(0)}` to
+        :math:`W^{(T)}` (``steps=0`` records the initial loss and changes nothing).
     lr, loss, batch_size, seed, train_output
         Passed to :func:`tinyntk.optim.make`; ``seed`` drives SGD's minibatches.
     record_every : int
@@ -86,7 +87,7 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     from .network import ReLUNet
     if not isinstance(net, ReLUNet):
         raise TypeError(f"net must be a tinyntk.ReLUNet, got {type(net).__name__}")
-    steps = checks.positive_int("steps", steps)
+    steps = checks.positive_int("steps", steps, minimum=0)   # 0: just record W(0)
     record_every = checks.positive_int("record_every", record_every)
     if isinstance(optimizer, str):              # "gd" / "sgd": built from the arguments
         if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
@@ -267,11 +268,11 @@ def _diverged(t, value, opt, last, W0, V0, X, kept) -> "Diverged":
         bound = None
     if bound is not None and bound < lr:
         suggested = 0.5 * bound
-        hint = (f"GD on the {opt.loss.name} loss is stable near W(0) for lr < 2n/lambda_max(NTK) "
-                f"= {bound:.3g}; try lr = {suggested:.3g}")
+        hint = (f"Try a smaller lr, e.g. lr = {suggested:.3g}: GD on the {opt.loss.name} loss is "
+                f"stable near W(0) for lr < 2n/lambda_max(NTK) = {bound:.3g}")
     else:
         suggested = lr / 10
-        hint = f"try a smaller lr, e.g. lr = {suggested:g}"
+        hint = f"Try a smaller lr, e.g. lr = {suggested:g}"
     err = Diverged(_divergence_message(t, value, lr, last, kept) + " " + hint + ".")
     err.step, err.lr, err.suggested_lr, err.stability_bound = t, lr, suggested, bound
     err.last_step, err.last_loss = last
