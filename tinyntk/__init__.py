@@ -9,6 +9,9 @@ from .backend import BackendUnavailable, get_backend, set_backend, to_numpy, use
 from .losses import loss_and_grad
 from .network import Cache, Grads, ReLUNet
 from .train import Diverged, train
+from . import checkpoint, checks
+from .checkpoint import CheckpointError
+from .checks import AssumptionWarning, MemoryBudgetError
 
 __version__ = "0.1.0"
 
@@ -17,3 +20,4 @@ __all__ = [
     "diagnostics", "get_backend", "gradcheck", "init", "loss_and_grad", "losses", "optim",
     "set_backend", "to_numpy", "train", "use_backend",
 ]
+__all__ += ["AssumptionWarning", "CheckpointError", "MemoryBudgetError", "checkpoint", "checks"]

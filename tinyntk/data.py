@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy
 
 from . import backend as B
+from . import checks
 
 TARGETS = ("gaussian", "teacher", "sign")
 
@@ -27,7 +28,10 @@ def sphere_points(n: int, d: int, mu: float = 0.5, rng=None) -> numpy.ndarray:
     :math:`x = (\sqrt{1-\mu^2}\, u, \mu)` with ``u`` uniform on the unit sphere of
     :math:`\mathbb{R}^{d-1}`.
     """
-    rng = numpy.random.default_rng(rng)
+    n, d = _positive_int("n", n), _positive_int("d", d)
+    if d < 2 or not 0.0 < checks.positive_float("mu", mu) < 1.0:
+        raise ValueError(f"sphere_points needs d >= 2 and mu in (0, 1), got d = {d}, mu = {mu!r}")
+    rng = numpy.random.default_rng(checks.seed("rng", rng))
     u = rng.standard_normal((n, d - 1))
     u /= numpy.linalg.norm(u, axis=1, keepdims=True)
     X = numpy.empty((n, d))
@@ -56,11 +60,15 @@ def sphere(n: int = 64, d: int = 16, k: int = 1, mu: float = 0.5, seed=0, target
     n, d, k = _positive_int("n", n), _positive_int("d", d), _positive_int("k", k)
     if d < 2:
         raise ValueError(f"d must be at least 2 (the last coordinate is fixed to mu), got {d}")
-    mu = float(mu)
+    mu = checks.positive_float("mu", mu)
     if not 0.0 < mu < 1.0:
         raise ValueError(f"mu must lie in (0, 1) so that ||x|| = 1 with x[-1] = mu, got {mu}")
-    if target not in TARGETS:
+    if not isinstance(target, str) or target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: expected one of {', '.join(TARGETS)}")
+    from .network import _float_dtype
+    dtype = _float_dtype(dtype)
+    teacher_width = checks.positive_int("teacher_width", teacher_width)
+    seed = checks.seed("seed", seed)
     if target == "sign" and k != 1:
         raise ValueError(f"target='sign' gives ±1 labels for k = 1, got k = {k}")
     rng = numpy.random.default_rng(seed)
@@ -77,19 +85,36 @@ def sphere(n: int = 64, d: int = 16, k: int = 1, mu: float = 0.5, seed=0, target
     return B.asarray(X, dtype=dtype), B.asarray(Y, dtype=dtype)
 
 
-def separation(X, chunk: int = 1024) -> float:
+def separation(X, chunk: int | None = None) -> float:
     r""":math:`\phi = \min_{i \ne j} \|x_i - x_j\|_2` (Assumption 3.2).
 
-    Computed in blocks of ``chunk`` rows, so memory stays ``O(chunk · n)``; squared
+    Computed in blocks of ``chunk`` rows, so memory stays ``O(chunk · n)``; by default
+    ``chunk`` is the most rows that fit :func:`tinyntk.checks.memory_budget_bytes`
+    (a :class:`~tinyntk.checks.MemoryBudgetError` says how much one row needs if none
+    does).  Squared
     distances come from :math:`\|a\|^2 + \|b\|^2 - 2 a^\top b` and the closest pair is then
     measured directly, so the result has full precision even for near-duplicates.
     Returns 0.0 for duplicate points.
     """
     xp = B.get_backend().xp
-    X = B.asarray(X)
-    if X.ndim != 2 or X.shape[0] < 2:
-        raise ValueError(f"separation needs a 2-D array of at least 2 points, got shape {tuple(X.shape)}")
+    X = checks.real_array(X, "X")
+    X = B.asarray(X, dtype=X.dtype if X.dtype.kind == "f" else "float64")
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"separation needs a 2-D array X of at least 2 points, got shape {tuple(X.shape)}")
+    if not checks.all_finite(X):
+        raise ValueError("X contains NaN or inf")
     n = X.shape[0]
+    big = float(xp.abs(X).max())
+    if big > 2.0 ** 500 or 0.0 < big < 2.0 ** -500:   # avoid overflow/underflow in ||.||^2:
+        scale = 2.0 ** int(numpy.floor(numpy.log2(big)))  # a power of 2 scales exactly
+        phi = separation(X / scale, chunk) * scale
+        if not numpy.isfinite(phi):
+            raise ValueError(f"separation of X overflows {X.dtype} (largest |x| entry {big:.3g}); rescale X")
+        return phi
+    if chunk is None:   # D, the X @ X.T block and one temporary live at once
+        chunk = checks.chunk_rows(n, X.dtype.itemsize, arrays=3, n_rows=n,
+                                  what=f"separation of n = {n} points")
+    chunk = checks.positive_int("chunk", chunk)
     sq = (X * X).sum(axis=1)
     best, pair = numpy.inf, (0, 1)
     for start in range(0, n, chunk):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy
 
 from . import backend as B
+from . import stability
 
 
 @dataclass
@@ -77,5 +78,7 @@ class Distance:
         out = []
         for l, (W, W0) in enumerate(zip(state.net.W, state.W0)):
             norm, self._v[l] = spectral_norm_diff(W, W0, self._v[l], self.tol, self.max_iter)
+            if not numpy.isfinite(norm):        # overflow (huge weights): never record NaN
+                norm, self._v[l] = stability.exact_norm_diff(W, W0)
             out.append(norm)
         return out
