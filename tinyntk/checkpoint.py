@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy
+
+from .fileio import atomic_open
 
 from . import backend as B
 
@@ -70,28 +71,8 @@ def write_atomic(path, arrays: dict, meta: dict) -> None:
     text = json.dumps(meta, default=_json_default)
     payload = {name: B.to_numpy(a) for name, a in arrays.items()}
     payload[META_KEY] = numpy.array(text)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:                                    # make the rename itself durable (POSIX)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    with atomic_open(path, "wb") as f:
+        numpy.savez(f, **payload)
 
 
 def read(path, kinds=("net", "train")):

@@ -24,3 +24,9 @@ def atomic_open(path, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+    with contextlib.suppress(OSError):          # make the rename itself durable (POSIX)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
