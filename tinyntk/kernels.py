@@ -356,16 +356,9 @@ def _gram(A, A2, same):
 
 
 def _syrk(A):
-    """``A A^T``.  On NumPy with float arrays, BLAS ``syrk`` fills one triangle (half the
-    flops of a general product); the other triangle is then copied."""
-    if B.get_backend().name == "numpy" and A.dtype in (numpy.float64, numpy.float32):
-        from scipy.linalg import blas
-
-        syrk = blas.dsyrk if A.dtype == numpy.float64 else blas.ssyrk
-        C = syrk(1.0, A)                     # upper triangle of A A^T (Fortran order)
-        iu = numpy.tril_indices(C.shape[0], -1)
-        C[iu] = C.T[iu]
-        return C
+    """``A A^T``.  NumPy already sends ``A @ A.T`` (same buffer, transposed) to BLAS
+    ``syrk`` and mirrors the triangle; calling ``scipy.linalg.blas.dsyrk`` by hand was
+    measured slower (0.22 s vs 0.17 s for a 512 × 4096 ``A``), so plain ``@`` it is."""
     return A @ A.T
 
 
