@@ -144,3 +144,25 @@ def test_kernel_predicted_rate_by_hand_and_on_a_wide_net():
     q = D.linear_rate(hist["loss"], hist["step"])
     assert q <= pred + 2e-3, (q, pred)
     assert q < 1.0
+
+
+@pytest.mark.gpu
+def test_probes_on_cupy_match_numpy():
+    """Run by hand on a GPU machine: PYTHONPATH=. python -m pytest -q -m gpu tests/"""
+    pytest.importorskip("cupy")
+    try:
+        with tn.use_backend("cupy"):
+            pass
+    except tn.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    phi = 0.2
+    probes = lambda: [D.GradNorms(), D.Lemma41Ratio(phi), D.DistanceFro(), D.InBall(0.5),  # noqa: E731
+                      D.ActivationFlips(), D.NTKDrift()]
+    net, X, Y = _problem(n=8, m=64, L=2, seed=3)
+    ref = tn.train(net, X, Y, steps=10, lr=0.05, record_every=5, probes=probes())
+    with tn.use_backend("cupy"):
+        net, X, Y = _problem(n=8, m=64, L=2, seed=3)
+        got = tn.train(net, X, Y, steps=10, lr=0.05, record_every=5, probes=probes())
+    for key in ref:
+        assert np.allclose(np.array(got[key], dtype=float), np.array(ref[key], dtype=float),
+                           rtol=1e-8, atol=1e-12), key

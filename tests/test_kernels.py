@@ -191,3 +191,46 @@ def test_empirical_ntk_rejects_unknown_output():
     net = tn.ReLUNet.init(d=3, m=4, k=2, L=1, seed=0)
     with pytest.raises(ValueError, match="output"):
         K.empirical_ntk(net, _points(3, 3), output="diag")
+
+
+def test_float32_stays_float32():
+    X = _points(10, 4).astype(np.float32)
+    assert K.gram_H(X).dtype == np.float32
+    assert K.ntk(X, L=3).dtype == np.float32
+    assert K.nngp(X, L=2).dtype == np.float32
+    net = tn.ReLUNet.init(d=4, m=32, k=1, L=2, seed=0, dtype="float32")
+    assert K.empirical_ntk(net, X).dtype == np.float32
+    # float32 rounding of the cosines, amplified by arccos away from rho = 1 (the
+    # diagonal is set to rho = 1 exactly): a few 1e-6 relative
+    assert np.allclose(K.ntk(X, L=3), K.ntk(X.astype(np.float64), L=3), rtol=1e-5, atol=1e-6)
+    assert np.allclose(K.gram_H(X), K.gram_H(X.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def _cupy_or_skip():
+    pytest.importorskip("cupy")
+    try:
+        with tn.use_backend("cupy"):
+            pass
+    except tn.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.gpu
+def test_cupy_backend_matches_numpy():
+    """Run by hand on a GPU machine: PYTHONPATH=. python -m pytest -q -m gpu tests/"""
+    _cupy_or_skip()
+    X = _points(12, 5)
+    net_np = tn.ReLUNet.init(d=5, m=64, k=2, L=2, seed=0)
+    ref = {"H": K.gram_H(X), "ntk": K.ntk(X, L=3), "nngp": K.nngp(X, X[:4], L=2),
+           "mc": K.gram_H_monte_carlo(X, samples=5000), "lam": K.lambda_0(X),
+           "emp": K.empirical_ntk(net_np, X, output="full", train_output=True),
+           "emp2": K.empirical_ntk(net_np, X, X[:3], chunk=5)}
+    with tn.use_backend("cupy"):
+        net = tn.ReLUNet.init(d=5, m=64, k=2, L=2, seed=0)
+        got = {"H": K.gram_H(X), "ntk": K.ntk(X, L=3), "nngp": K.nngp(X, X[:4], L=2),
+               "mc": K.gram_H_monte_carlo(X, samples=5000), "lam": K.lambda_0(X),
+               "emp": K.empirical_ntk(net, X, output="full", train_output=True),
+               "emp2": K.empirical_ntk(net, X, X[:3], chunk=5)}
+        got = {key: (v if isinstance(v, float) else tn.to_numpy(v)) for key, v in got.items()}
+    for key in ref:
+        assert np.allclose(got[key], ref[key], rtol=1e-10, atol=1e-12), key

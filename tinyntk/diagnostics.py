@@ -188,7 +188,7 @@ def distance_fro(net, W0) -> list:
         total = 0.0
         for r in range(0, W.shape[0], 1024):              # row blocks: no m x m temporary
             D = W[r:r + 1024] - W_init[r:r + 1024]
-            total += float(xp.vdot(D, D))
+            total += float((D * D).sum())
         out.append(float(numpy.sqrt(total)))
     return out
 

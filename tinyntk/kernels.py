@@ -78,6 +78,7 @@ def gram_H(X):
     cos = G * inv[:, None]
     cos *= inv[None, :]
     xp.clip(cos, -1.0, 1.0, out=cos)                # cos theta_ij
+    _set_diagonal(cos, 0, 1.0)                      # exactly 1 for i == j (x_i != 0)
     theta = xp.arccos(cos, out=cos)
     return G * ((math.pi - theta) / (2.0 * math.pi))
 
@@ -159,6 +160,14 @@ def _inverse(nx):
     return xp.where(nx > 0, 1.0 / xp.where(nx > 0, nx, 1.0), 0.0)
 
 
+def _set_diagonal(block, r0, value):
+    """Set entries ``(i, r0 + i)`` of a row block of a symmetric kernel to ``value``."""
+    xp = B.get_backend().xp
+    rows = min(block.shape[0], block.shape[1] - r0)
+    i = xp.arange(rows)
+    block[i, r0 + i] = value
+
+
 def _block_rows(n2: int) -> int:
     """Rows per block for the elementwise recursion: about 2 MiB of float64 per scratch
     array on NumPy (stays in cache; large fresh arrays cost more in page faults than in
@@ -196,6 +205,8 @@ def _arccos_recursion(X, X2, L, same, a_ntk, a_nngp):
         xp.multiply(o, inv[r0:r1, None], out=rho)
         rho *= inv2[None, :]
         xp.clip(rho, -1.0, 1.0, out=rho)                     # rho_0 = cos theta_0
+        if same:                                             # exactly 1 on the diagonal:
+            _set_diagonal(rho, r0, 1.0)                      # arccos is ill-conditioned at 1
         xp.arccos(rho, out=A)
         xp.subtract(math.pi, A, out=A)                       # A = pi kappa_0(rho_0)
         if need_T:
@@ -208,7 +219,7 @@ def _arccos_recursion(X, X2, L, same, a_ntk, a_nngp):
             xp.sqrt(s, out=s)
             rho *= A
             rho += s
-            rho *= 1.0 / math.pi
+            rho /= math.pi                                   # (pi * 1)/pi == 1 exactly
             xp.minimum(rho, 1.0, out=rho)                    # kappa_1 maps [-1, 1] into [0, 1]
             if l == L:
                 break
@@ -292,10 +303,9 @@ def ntk(X, X2=None, L: int = 1, train_output: bool = False, m=None, k: int = 1):
     on cache-sized row blocks; the result is the only ``n × n2`` array (n = 4096, L = 4
     takes about 0.5 s on a 2-core CPU).
     """
-    xp = B.get_backend().xp
     L = _check_L(L)
     X, X2, same = _pair(X, X2)
-    if train_output and m is None:
+    if train_output and (m is None or not float(m) > 0 or not float(k) > 0):
         raise ValueError("train_output=True needs the width m (and k): the output layer's "
                          "term is (k/m) * nngp(X, X2, L), which vanishes as m -> infinity")
     a_nngp = float(k) / float(m) if train_output else 0.0
@@ -311,7 +321,6 @@ def nngp(X, X2=None, L: int = 1):
     then Gaussian with :math:`\mathrm{Cov}[f_a(x), f_a(x')] = \Sigma^{(L)}(x,x')/k`.
     ``L = 0`` returns :math:`x^\top x'`.
     """
-    xp = B.get_backend().xp
     X, X2, same = _pair(X, X2)
     if L == 0:
         return X @ X.T if same else X @ X2.T
@@ -391,11 +400,14 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
         :math:`\sum_a f_a` (one backward pass; includes the cross-output blocks).
         ``"full"``: the whole kernel :math:`\Theta^{ab}_{ij}`, shape ``(n, k, n2, k)``.
     chunk : int, optional
-        Process the rows of ``X`` in blocks of this many examples (memory for the
-        signals of one block instead of all of ``X``).
+        Process the rows of ``X`` in blocks of this many examples.  The signals of
+        ``X2`` are then kept for every layer (``L`` arrays ``(n2, m)``) and those of
+        ``X`` only for one block: worth it when ``X`` is much larger than ``X2`` (many
+        points against a training set).
 
-    Memory: the forward cache (L arrays ``(n, m)``), one signal array ``(n, m)`` (times
-    ``k`` for "mean"/"trace"/"full"), and two ``n × n2`` Grams.  Cost per layer: two Gram
+    Memory without ``chunk``: the forward caches (L arrays ``(n, m)`` and ``(n2, m)``),
+    the current layer's signals only (``(n, m)`` and ``(n2, m)``, times ``k`` for
+    "mean"/"trace"/"full"), and three ``n × n2`` arrays (two Grams and the sum).  Cost per layer: two Gram
     products, :math:`O(n\, n_2\, m)` (``k`` times that for the per-output modes), plus the
     backward pass :math:`O(n m^2)`.
     """
@@ -416,7 +428,8 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
         return xp.concatenate(blocks, axis=0)
     if same:
         return _ntk_same(net, X, train_output, output)
-    sig2 = [(h, d) for _, h, d in _signals(net, X2, output)]
+    # both sides walk down the layers in step: one layer's signals alive at a time
+    sig2 = ((h, d) for _, h, d in _signals(net, X2, output))
     return _ntk_block(net, X, sig2, train_output, output)
 
 
