@@ -182,7 +182,6 @@ class Lemma41Ratio:
 # ----- trajectory length, Lemma 4.2 ----------------------------------------------------
 def distance_fro(net, W0) -> list:
     r""":math:`\|W_l - W_l^{(0)}\|_F` for every hidden layer (host floats)."""
-    xp = B.get_backend().xp
     out = []
     for W, W_init in zip(net.W, W0):
         total = 0.0

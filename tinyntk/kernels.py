@@ -336,7 +336,6 @@ def _signals(net, X, output):
     and ``(n, k, m)`` (one signal per output) otherwise.  Only the current layer's
     signal is kept alive.
     """
-    xp = B.get_backend().xp
     _, cache = net.forward(X, cache=True)
     h, masks, L = cache.h, cache.masks, net.L
     V = net.V
@@ -407,9 +406,9 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
 
     Memory without ``chunk``: the forward caches (L arrays ``(n, m)`` and ``(n2, m)``),
     the current layer's signals only (``(n, m)`` and ``(n2, m)``, times ``k`` for
-    "mean"/"trace"/"full"), and three ``n × n2`` arrays (two Grams and the sum).  Cost per layer: two Gram
-    products, :math:`O(n\, n_2\, m)` (``k`` times that for the per-output modes), plus the
-    backward pass :math:`O(n m^2)`.
+    "mean"/"trace"/"full"), and three ``n × n2`` arrays (two Grams and the sum).  Cost
+    per layer: two Gram products, :math:`O(n\, n_2\, m)` (``k`` times that for the
+    per-output modes), plus the backward pass :math:`O(n m^2)`.
     """
     xp = B.get_backend().xp
     if output not in OUTPUTS:
@@ -417,15 +416,21 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
     X = net.check_input(X)
     same = X2 is None
     X2 = X if same else net.check_input(X2)
-    n, n2, k = X.shape[0], X2.shape[0], net.k
+    n = X.shape[0]
     if chunk is not None and int(chunk) < n:
         chunk = int(chunk)
+        if chunk < 1:
+            raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
         # signals of all of X2 once (each forward pass has its own cache), then blocks
-        # of rows of X against them
+        # of rows of X against them, written into the result as they come
         sig2 = [(h, d) for _, h, d in _signals(net, X2, output)]
-        blocks = [_ntk_block(net, X[s:s + chunk], sig2, train_output, output)
-                  for s in range(0, n, chunk)]
-        return xp.concatenate(blocks, axis=0)
+        out = None
+        for s in range(0, n, chunk):
+            block = _ntk_block(net, X[s:s + chunk], sig2, train_output, output)
+            if out is None:
+                out = xp.empty((n,) + tuple(block.shape[1:]), dtype=block.dtype)
+            out[s:s + chunk] = block
+        return out
     if same:
         return _ntk_same(net, X, train_output, output)
     # both sides walk down the layers in step: one layer's signals alive at a time
