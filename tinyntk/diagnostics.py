@@ -254,8 +254,8 @@ class InBall:
     r"""Probe ``"in_ball"``: 1.0 while :math:`\max_l \|W_l^{(t)} - W_l^{(0)}\|_2 \le \tau`
     (section 4.1's :math:`B(W^{(0)}, \tau)`), else 0.0.
 
-    Cost: warm-started power iterations, a few matrix-vector products per layer
-    (negligible).  The spectral norm is a converging lower bound (see
+    Cost: warm-started power iterations, matrix-vector products with the weights:
+    measured 0.21 of a GD step at n = 256, m = 4096 (+2% at ``record_every=10``).  The spectral norm is a converging lower bound (see
     :func:`spectral_norm_diff`), so a point within ``tol`` relative of the boundary may
     read as inside."""
 
