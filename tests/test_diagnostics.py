@@ -133,6 +133,7 @@ def test_linear_rate_recovers_a_geometric_curve():
 def test_kernel_predicted_rate_by_hand_and_on_a_wide_net():
     # Theta0 = diag(2, 4), n = 2, lr = 0.5: (1 - 0.5 * 2 / 2)^2 = 0.25
     assert D.kernel_predicted_rate(0.5, np.diag([2.0, 4.0]), 2) == pytest.approx(0.25)
+    assert D.kernel_predicted_rate(0.5, 2.0, 2) == pytest.approx(0.25)       # lambda_min given
     # A wide two-layer net trained by GD stays in the kernel regime: its fitted loss rate
     # must not be slower than the kernel's bound by more than the kernel drift allows.
     # lr is chosen so that lr * lambda_max / n = 0.5 (no overshooting mode).

@@ -386,8 +386,14 @@ def kernel_predicted_rate(lr: float, Theta0, n: int) -> float:
     provided :math:`\eta\lambda_{\max}(\Theta_0)/n \le 1`, so that no eigen-direction
     overshoots.  Compare with :func:`linear_rate` of a run (a measured factor at or
     below this bound means the kernel regime explains the speed).
+
+    ``Theta0`` is the kernel matrix ``(n, n)``, or directly its smallest eigenvalue (a
+    number).
     """
     from .kernels import _lambda_min
 
-    lam = _lambda_min(B.asarray(Theta0))
+    if numpy.ndim(Theta0) == 0:              # reads .ndim, so no host copy of a CuPy array
+        lam = float(Theta0)
+    else:
+        lam = _lambda_min(B.asarray(Theta0))
     return float((1.0 - float(lr) * lam / int(n)) ** 2)
