@@ -83,18 +83,21 @@ def gram_H(X):
     return G * ((math.pi - theta) / (2.0 * math.pi))
 
 
-def gram_H_monte_carlo(X, samples: int = 100_000, seed=0, chunk: int = 8192):
+def gram_H_monte_carlo(X, samples: int = 100_000, seed=0, chunk=None):
     r"""Proposition 3.6's H by Monte Carlo: the mean over ``samples`` draws
     :math:`w \sim N(0, I_d)` of :math:`x_i^\top x_j\,\sigma'(w^\top x_i)\sigma'(w^\top x_j)`.
 
     The ``w`` are drawn on the host from ``numpy.random.default_rng(seed)`` (the same draws
     on every backend) and moved ``chunk`` at a time, so memory stays
-    :math:`O(n\cdot\text{chunk} + n^2)`.  Each entry is a mean of Bernoulli variables times
+    :math:`O(n\cdot\text{chunk} + n^2)` (default ``chunk``: about 4 million entries,
+    ``n · chunk``, i.e. 32 MiB in float64).  Each entry is a mean of Bernoulli variables times
     :math:`x_i^\top x_j`, so its standard error is at most
     :math:`|x_i^\top x_j|/(2\sqrt{\text{samples}})`.
     """
     xp = B.get_backend().xp
     X = _batch(X)
+    if chunk is None:
+        chunk = max(1, 2 ** 22 // X.shape[0])
     samples, chunk = int(samples), int(chunk)
     if samples < 1 or chunk < 1:
         raise ValueError(f"samples and chunk must be positive, got {samples}, {chunk}")

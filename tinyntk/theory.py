@@ -38,9 +38,13 @@ def solve_m_log3(C: float) -> float:
         raise ValueError(f"C must be positive, got {C!r}")
     if C <= math.exp(3) / 27:
         return 1.0
+    if not math.isfinite(C):
+        return math.inf
     m = max(C, math.exp(3)) * 2.0
     while C * math.log(m) ** 3 >= m:         # climb above the largest fixed point
         m *= 16.0
+        if not math.isfinite(m):             # beyond floating point: say so, no loop
+            return math.inf
     for _ in range(1000):
         new = C * math.log(m) ** 3
         if abs(new - m) <= 1e-12 * m:
