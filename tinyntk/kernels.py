@@ -463,20 +463,21 @@ def _full_signal_gram(d, d2):
     return A @ d2.reshape(-1, d2.shape[-1]).T
 
 
-def _v_term(K, G, output, k):
+def _add_v_term(K, G, output, k):
+    r"""The output layer's term.  :math:`\partial f_a/\partial V = e_a h_L^\top`, so
+    :math:`\langle \partial f_a(x)/\partial V, \partial f_b(x')/\partial V\rangle
+    = \delta_{ab}\, h_L^\top h'_L`: ``G`` per output, no cross-output part."""
     xp = B.get_backend().xp
     if output == "full":
-        n, n2 = G.shape
-        eye = xp.eye(k, dtype=G.dtype)
-        K += G[:, None, :, None] * eye[None, :, None, :]
-    elif output in ("trace", "sum"):
-        K += G * float(k)       # sum_a <e_a h, e_a h'> (the V term has no cross-output part)
+        K += G[:, None, :, None] * xp.eye(k, dtype=G.dtype)[None, :, None, :]
+    elif output == "mean":
+        K += G                  # the mean over outputs of G
     else:
-        K += G
+        K += G * float(k)       # "trace": sum_a G; "sum": sum_{a,b} delta_ab G
     return K
 
 
-def _finish(K, output, k):
+def _mean_over_outputs(K, output, k):
     if output == "mean" and k > 1:
         K *= 1.0 / k
     return K
@@ -484,36 +485,22 @@ def _finish(K, output, k):
 
 def _ntk_same(net, X, train_output, output):
     k, K = net.k, None
-    for l, h, d in _signals(net, X, output):
-        if d is None:
-            if train_output:
-                K = _finish_v(K, _syrk(h), output, k)
-            break
-        G = _syrk(h)
+    for _, h, d in _signals(net, X, output):
+        if d is None:                                  # past the hidden layers: h = h_L
+            K = _mean_over_outputs(K, output, k)
+            return _add_v_term(K, _syrk(h), output, k) if train_output else K
+        G = _syrk(h)                                   # Gram of the layer's inputs
         D = _full_signal_gram(d, None) if output == "full" else _gram(d, None, True)
         K = _combine(K, D, G, output, k)
-    return _finish(K, output, k)
-
-
-def _finish_v(K, G, output, k):
-    # the V term is added before the 1/k of "mean", so pre-scale it by k there
-    if output == "mean" and k > 1:
-        G = G * float(k)
-    return _v_term(K, G, output, k)
 
 
 def _ntk_block(net, Xb, sig2, train_output, output):
-    """Rows ``Xb`` against the stored signals ``sig2`` of X2 (list of ``(h, delta)``)."""
+    """Rows ``Xb`` against the signals ``sig2`` of X2 (an iterable of ``(h, delta)``)."""
     k, K = net.k, None
-    for (l, h, d), (h2, d2) in zip(_signals(net, Xb, output), sig2):
-        if d is None:
-            if train_output:
-                K = _finish_v(K, h @ h2.T, output, k)
-            break
-        G = h @ h2.T
-        if output == "full":
-            D = _full_signal_gram(d, d2)
-        else:
-            D = _gram(d, d2, False)
+    for (_, h, d), (h2, d2) in zip(_signals(net, Xb, output), sig2):
+        if d is None:                                  # past the hidden layers: h = h_L
+            K = _mean_over_outputs(K, output, k)
+            return _add_v_term(K, h @ h2.T, output, k) if train_output else K
+        G = h @ h2.T                                   # Gram of the layer's inputs
+        D = _full_signal_gram(d, d2) if output == "full" else _gram(d, d2, False)
         K = _combine(K, D, G, output, k)
-    return _finish(K, output, k)
