@@ -123,3 +123,14 @@ def test_from_data_fills_in_measurements():
     assert rows["Oymak and Soltanolkotabi [17]"]["iterations"] == pytest.approx(xn ** 2 / lam)
     assert rows["This paper (Thm 3.3)"]["iterations"] == pytest.approx(144 * 4 / phi)
     assert np.isfinite(rows["Du et al. [9]"]["width_condition"])
+
+
+def test_theorems_at_a_given_width():
+    r = T.theorem_3_3(10, 2, 0.5, k=1, eps=E, m=1e6)
+    assert r["lr"] == pytest.approx(1 / (4 * 1e6)) and r["width_ok"] is False
+    s = T.theorem_3_8(10, 1, 0.5, B=4, eps=E, m=1e60)
+    assert s["width_ok"] is True
+    assert s["lr"] == pytest.approx(4 * 0.5 / (1e3 * 1e60 * math.log(1e60)))
+    assert s["iterations"] == pytest.approx(1e5 * math.log(1e60) / (4 * 0.25))
+    c = T.corollary_3_5(10, 0.5, eps=E, m=1e40)
+    assert c["width_ok"] is True and c["lr"] == pytest.approx(1e-40)

@@ -66,53 +66,73 @@ def _positive(**kw):
             raise ValueError(f"{name} must be positive, got {value!r}")
 
 
+def _width(m, width):
+    if m is None:
+        return width
+    _positive(m=m)
+    return float(m)
+
+
 # ----- Zou & Gu's theorems -------------------------------------------------------------
-def theorem_3_3(n, L, phi, k=1, eps=1e-3) -> dict:
+def theorem_3_3(n, L, phi, k=1, eps=1e-3, m=None) -> dict:
     r"""Theorem 3.3 (GD, L hidden layers), constants 1:
 
     * width :math:`m \ge k n^8 L^{12} \log^3(m)/\phi^4` (eq. 3.1),
-    * step size :math:`\eta = k/(L^2 m)` at that width,
+    * step size :math:`\eta = k/(L^2 m)`,
     * iterations :math:`T = n^2 L^2 \log(1/\epsilon)/\phi`.
+
+    Returns ``{"width", "lr", "iterations", "m", "width_ok"}``: the step size is for the
+    given width ``m`` (default: the width condition itself), ``width_ok`` says whether
+    ``m`` meets the condition.  The same holds for the other theorem functions.
     """
     _positive(n=n, L=L, phi=phi, k=k)
-    m = solve_m_log3(k * n ** 8 * L ** 12 / phi ** 4)
-    return {"width": m, "lr": k / (L ** 2 * m),
-            "iterations": n ** 2 * L ** 2 * _log_inv_eps(eps) / phi}
+    width = solve_m_log3(k * n ** 8 * L ** 12 / phi ** 4)
+    m = _width(m, width)
+    return {"width": width, "lr": k / (L ** 2 * m),
+            "iterations": n ** 2 * L ** 2 * _log_inv_eps(eps) / phi, "m": m, "width_ok": m >= width}
 
 
-def corollary_3_5(n, phi, k=1, eps=1e-3) -> dict:
+def corollary_3_5(n, phi, k=1, eps=1e-3, m=None) -> dict:
     r"""Corollary 3.5 (GD, two-layer, i.e. ``L = 1``), constants 1:
     :math:`m \ge k n^8\log^3(m)/\phi^4`, :math:`\eta = k/m`,
     :math:`T = n^2\log(1/\epsilon)/\phi`."""
     _positive(n=n, phi=phi, k=k)
-    m = solve_m_log3(k * n ** 8 / phi ** 4)
-    return {"width": m, "lr": k / m, "iterations": n ** 2 * _log_inv_eps(eps) / phi}
+    width = solve_m_log3(k * n ** 8 / phi ** 4)
+    m = _width(m, width)
+    return {"width": width, "lr": k / m, "iterations": n ** 2 * _log_inv_eps(eps) / phi,
+            "m": m, "width_ok": m >= width}
 
 
-def theorem_3_8(n, L, phi, B, k=1, eps=1e-3) -> dict:
+def theorem_3_8(n, L, phi, B, k=1, eps=1e-3, m=None) -> dict:
     r"""Theorem 3.8 (SGD, L hidden layers, minibatch B), constants 1:
 
     * width :math:`m \ge k n^{17} L^{12}\log^3(m)/(B^4\phi^8)` (eq. 3.2),
     * step size :math:`\eta = kB\phi/(n^3 m\log m)`,
-    * iterations :math:`T = n^5 L^2 \log(m)\log^2(1/\epsilon)/(B\phi^2)` (at that m).
+    * iterations :math:`T = n^5 L^2 \log(m)\log^2(1/\epsilon)/(B\phi^2)`.
+
+    ``log(m)`` is taken at the given ``m`` (default: the width condition).
     """
     _positive(n=n, L=L, phi=phi, B=B, k=k)
-    m = solve_m_log3(k * n ** 17 * L ** 12 / (B ** 4 * phi ** 8))
+    width = solve_m_log3(k * n ** 17 * L ** 12 / (B ** 4 * phi ** 8))
+    m = _width(m, width)
     lm = math.log(max(m, math.e))
-    return {"width": m, "lr": k * B * phi / (n ** 3 * m * lm),
-            "iterations": n ** 5 * L ** 2 * lm * _log_inv_eps(eps) ** 2 / (B * phi ** 2)}
+    return {"width": width, "lr": k * B * phi / (n ** 3 * m * lm),
+            "iterations": n ** 5 * L ** 2 * lm * _log_inv_eps(eps) ** 2 / (B * phi ** 2),
+            "m": m, "width_ok": m >= width}
 
 
-def theorem_3_10(n, phi, B, k=1, eps=1e-3) -> dict:
+def theorem_3_10(n, phi, B, k=1, eps=1e-3, m=None) -> dict:
     r"""Theorem 3.10 (SGD, two-layer), constants 1:
     :math:`m \ge k^{5/2} n^{11}\log^3(m)/(\phi^5 B)`,
     :math:`\eta = kB\phi/(n^3 m\log m)`,
     :math:`T = n^5\log(m)\log(1/\epsilon)/(B\phi^2)`."""
     _positive(n=n, phi=phi, B=B, k=k)
-    m = solve_m_log3(k ** 2.5 * n ** 11 / (phi ** 5 * B))
+    width = solve_m_log3(k ** 2.5 * n ** 11 / (phi ** 5 * B))
+    m = _width(m, width)
     lm = math.log(max(m, math.e))
-    return {"width": m, "lr": k * B * phi / (n ** 3 * m * lm),
-            "iterations": n ** 5 * lm * _log_inv_eps(eps) / (B * phi ** 2)}
+    return {"width": width, "lr": k * B * phi / (n ** 3 * m * lm),
+            "iterations": n ** 5 * lm * _log_inv_eps(eps) / (B * phi ** 2),
+            "m": m, "width_ok": m >= width}
 
 
 def remark_3_7(n, phi, eps=1e-3, X_norm=None) -> dict:
