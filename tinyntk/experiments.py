@@ -14,6 +14,7 @@ linearized dynamics, :math:`2n/\\lambda_{\\max}(\\Theta_0)`, and report the cons
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from . import backend as B
-from . import data, diagnostics, kernels, plots, sweep, theory
+from . import data, diagnostics, kernels, plots, sweep
 from .fileio import atomic_open
 from .network import ReLUNet
 from .train import train
@@ -386,7 +387,7 @@ def gd_vs_sgd(quick=False, out=None, executor=None, jobs=None) -> Result:
     for b, r in zip(batches, res):
         ep = [s * b / n for s in r["step"]]
         curves[f"B = {b}" + (" (GD)" if b == n else "")] = (ep, r["loss"])
-        rows.append((f"B = {b}: loss after {epochs} epochs", f"{r['loss'][-1]:.3e}",
+        rows.append((f"B = {b}{' (GD)' if b == n else ''}: loss after {epochs} epochs", f"{r['loss'][-1]:.3e}",
                      "T = O(n⁵ log(1/ε)/(Bφ²)) iterations (Thm 3.8): equal epochs for all B"))
     result = Result("sgd", "6. GD versus SGD: loss per epoch for batch sizes B",
                     dict(n=n, m=m, L=L, epochs=epochs, batches=batches), {"runs": res}, rows,
@@ -479,14 +480,9 @@ def classification_task(dataset, m, L, steps, seed):
 
 def small_width(quick=False, out=None, executor=None, jobs=None) -> Result:
     """Experiment 8 (Chen, Cao, Zou & Gu): how small can the width be for classification?"""
-    widths = [8, 32, 128, 512] if quick else [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-    steps, L = (100 if quick else 400), 2
-    sets = ["sphere"]
-    try:
-        import sklearn  # noqa: F401
-        sets.insert(0, "digits")
-    except ImportError:
-        pass
+    widths = [8, 32, 128, 512] if quick else [8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+    steps, L = (100 if quick else 300), 2
+    sets = (["digits"] if importlib.util.find_spec("sklearn") else []) + ["sphere"]
     t0 = time.perf_counter()
     tasks = [dict(dataset=s, m=m, L=L, steps=steps, seed=0) for s in sets for m in widths]
     res = sweep.run(classification_task, tasks, executor=executor, jobs=jobs)
