@@ -250,3 +250,31 @@ def test_output_layer_term_tends_to_nngp():
     # and ntk(train_output=True, m, k) * m/k adds exactly nngp to ntk * m/k
     both = K.ntk(X, L=L, train_output=True, m=m, k=k) * m / k
     assert np.allclose(both, K.ntk(X, L=L) * m / k + sig, rtol=1e-12, atol=1e-12)
+
+
+def test_ntk_kernel_properties_hypothesis():
+    """For any finite inputs (zeros, duplicates, opposite points included): symmetric,
+    finite, positive semi-definite, and positively homogeneous.  PSD up to rounding:
+    eigenvalues >= -1e-7 * the largest.  Homogeneity up to arccos's conditioning: at
+    cos = ±1 a rounding error eps of the cosine moves arccos by sqrt(2 eps) ~ 2e-8, so
+    entries agree to 1e-7 of the largest (the cosines of c X and X round differently)."""
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+    hnp = pytest.importorskip("hypothesis.extra.numpy")
+
+    floats = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
+
+    @hyp.settings(max_examples=60, deadline=None, database=None)
+    @hyp.given(X=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 4)), elements=floats),
+               L=st.integers(1, 4), c=st.floats(0.01, 100.0))
+    def check(X, L, c):
+        X = np.vstack([X, X[:1], -X[:1]])           # always a duplicate and an opposite point
+        T = tn.to_numpy(K.ntk(X, L=L))
+        assert np.all(np.isfinite(T))
+        assert np.allclose(T, T.T, rtol=1e-12, atol=1e-300)
+        ev = np.linalg.eigvalsh(T)
+        top = max(np.abs(T).max(), 1e-300)
+        assert ev[0] >= -1e-7 * top
+        assert np.allclose(K.ntk(c * X, L=L), c * c * T, rtol=1e-7, atol=1e-7 * c * c * top)
+
+    check()

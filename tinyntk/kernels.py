@@ -73,10 +73,9 @@ def gram_H(X):
     """
     xp = B.get_backend().xp
     X = _batch(X)
-    inv = _inverse(_row_norms(X))
+    U = _unit_rows(X, _row_norms(X))
     G = X @ X.T                                     # x_i^T x_j
-    cos = G * inv[:, None]
-    cos *= inv[None, :]
+    cos = U @ U.T                                   # cos theta_ij (exactly symmetric)
     xp.clip(cos, -1.0, 1.0, out=cos)                # cos theta_ij
     _set_diagonal(cos, 0, 1.0)                      # exactly 1 for i == j (x_i != 0)
     theta = xp.arccos(cos, out=cos)
@@ -157,10 +156,10 @@ def _row_norms(X):
     return s * xp.sqrt(((X / safe[:, None]) ** 2).sum(axis=1))
 
 
-def _inverse(nx):
-    """1/‖x‖, and 0 for a zero row (every kernel is then 0 there through ‖x‖)."""
+def _unit_rows(X, nx):
+    """``x_i / ‖x_i‖`` (a zero row stays zero); a division, so tiny rows do not overflow."""
     xp = B.get_backend().xp
-    return xp.where(nx > 0, 1.0 / xp.where(nx > 0, nx, 1.0), 0.0)
+    return X / xp.where(nx > 0, nx, 1.0)[:, None]
 
 
 def _set_diagonal(block, r0, value):
@@ -189,15 +188,17 @@ def _arccos_recursion(X, X2, L, same, a_ntk, a_nngp):
     ``kappa_1(rho) = (sqrt(1 - rho^2) + (pi - arccos rho) rho)/pi``.
 
     Works on blocks of rows with four small scratch arrays reused in place (ufuncs with
-    ``out=``); the only ``n × n2`` array is the result, which first holds ``X X2^T``.
+    ``out=``); the only ``n × n2`` array is the result, which first holds the cosines
+    (unit rows ``U U2^T``: exactly symmetric when ``X2`` is ``X``, as every step after
+    it is elementwise and ``P`` is a commutative product).
     """
     xp = B.get_backend().xp
     n, n2 = X.shape[0], X2.shape[0]
     nx = _row_norms(X)
     nx2 = nx if same else _row_norms(X2)
-    inv = _inverse(nx)
-    inv2 = inv if same else _inverse(nx2)
-    out = X @ X.T if same else X @ X2.T                      # x^T x', one BLAS call
+    U = _unit_rows(X, nx)
+    U2 = U if same else _unit_rows(X2, nx2)
+    out = U @ U.T if same else U @ U2.T                      # cosines, one BLAS call
     rows = _block_rows(n2)
     need_T, need_rho_L = a_ntk != 0.0, a_nngp != 0.0
     scratch = [xp.empty((min(rows, n), n2), dtype=X.dtype) for _ in range(4)]
@@ -205,9 +206,7 @@ def _arccos_recursion(X, X2, L, same, a_ntk, a_nngp):
         r1 = min(r0 + rows, n)
         rho, A, T, s = (a[: r1 - r0] for a in scratch)
         o = out[r0:r1]
-        xp.multiply(o, inv[r0:r1, None], out=rho)
-        rho *= inv2[None, :]
-        xp.clip(rho, -1.0, 1.0, out=rho)                     # rho_0 = cos theta_0
+        xp.clip(o, -1.0, 1.0, out=rho)                       # rho_0 = cos theta_0
         if same:                                             # exactly 1 on the diagonal:
             _set_diagonal(rho, r0, 1.0)                      # arccos is ill-conditioned at 1
         xp.arccos(rho, out=A)
@@ -239,8 +238,8 @@ def _arccos_recursion(X, X2, L, same, a_ntk, a_nngp):
                 o += rho
         else:
             xp.multiply(rho, a_nngp, out=o)
-        o *= nx[r0:r1, None]                                 # times P = ‖x‖‖x'‖
-        o *= nx2[None, :]
+        xp.multiply(nx[r0:r1, None], nx2[None, :], out=s)    # P = ‖x‖‖x'‖
+        o *= s
     return out
 
 
@@ -294,7 +293,11 @@ def ntk(X, X2=None, L: int = 1, train_output: bool = False, m=None, k: int = 1):
 
     Every term is homogeneous of degree 1 in ``x`` and in ``x'`` (the cosines are
     scale-free), so ``ntk(c X, c' X2) = c c' ntk(X, X2)`` for ``c, c' > 0``; cosines are
-    clipped to [-1, 1], so duplicate and opposite points stay finite.
+    clipped to [-1, 1], so duplicate and opposite points stay finite.  Near
+    :math:`\rho = \pm1` arccos is ill-conditioned: a rounding error :math:`\varepsilon` of a
+    cosine moves the angle by :math:`\sqrt{2\varepsilon}`, so such entries are accurate to
+    about :math:`10^{-8}\|x\|\|x'\|` in float64 (:math:`3\cdot10^{-4}` in float32); the
+    diagonal of ``ntk(X)`` is computed with :math:`\rho = 1` exactly.
 
     ``train_output=True`` adds the output layer's term :math:`h_L^\top h'_L \to
     \Sigma^{(L)}`.  It does not grow with ``m``, so in this scaling it is
