@@ -83,7 +83,7 @@ def cmd_train(args) -> int:
     print(f"loss {hist['loss'][0]:.4e} -> {hist['loss'][-1]:.4e} after {args.steps} steps; "
           f"||W_l(T) - W_l(0)||_2 = {', '.join(f'{v:.4g}' for v in hist['distance'][-1])}")
     os.makedirs(args.out, exist_ok=True)
-    experiments.write_json(os.path.join(args.out, "history.json"), {"args": vars(args), "lr": lr, **hist})
+    experiments.write_json(os.path.join(args.out, "history.json"), {"args": {k: v for k, v in vars(args).items() if k != "fn"}, "lr": lr, **hist})
     from .fileio import atomic_open
     with atomic_open(os.path.join(args.out, "history.npz"), "wb") as f:
         numpy.savez(f, step=numpy.asarray(hist["step"]), loss=numpy.asarray(hist["loss"]),
