@@ -233,7 +233,7 @@ def test_divergence_at_step_zero_keeps_initial_weights():
     W = [np.full((3, 2), 1e200)]
     V = np.full((1, 3), 1e200)
     net = tn.ReLUNet(W=W, V=V)
-    X = np.ones((2, 2))
+    X = np.eye(2)                               # unit rows (Assumption 3.1)
     with np.errstate(all="ignore"):
         with pytest.raises(tn.Diverged, match="at step 0"):
             tn.train(net, X, np.zeros((2, 1)), steps=3, lr=0.1)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy
 
 from . import backend as B
+from . import checks
 from . import losses
 from .losses import loss_and_grad
 
@@ -52,6 +53,11 @@ def check_gradients(net, X, Y, loss="square", eps: float = 1e-5, max_entries: in
     loss = losses.get(loss)
     X = net.check_input(X)
     Y = net.check_targets(Y, X.shape[0])
+    loss.check_targets(Y)
+    eps = checks.positive_float("eps", eps)
+    if max_entries is not None:
+        max_entries = checks.positive_int("max_entries", max_entries)
+    seed = checks.seed("seed", seed)
     _, grads = loss_and_grad(net, X, Y, loss)
     _, cache = net.forward(X, cache=True)
     pre = [B.to_numpy(cache.h[l - 1] @ W.T) for l, W in enumerate(net.W, start=1)]

@@ -7,6 +7,8 @@ Both methods keep the dtype of ``out``: every constant is a Python float.
 """
 from __future__ import annotations
 
+import math
+
 from . import backend as B
 
 
@@ -71,19 +73,49 @@ def loss_and_grad(net, X, Y, loss="square", need_V: bool = True):
     ``grads.W[l]`` is :math:`\\nabla_{W_{l+1}} L` and ``grads.V`` is :math:`\\nabla_V L`.
     """
     loss = get(loss)
-    out, cache = net.forward(X, cache=True)
-    Y = net.check_targets(Y, out.shape[0])
+    X = net.check_input(X)                      # every check before any work
+    Y = net.check_targets(Y, X.shape[0])
     loss.check_targets(Y)
+    out, cache = net.forward(X, cache=True, check=False)
+    net._check_output(out, X)
     E = loss.grad(out, Y)
     grads = net.backward(cache, E, need_V=need_V)
-    return float(loss.value(out, Y)), grads
+    value = float(loss.value(out, Y))
+    if not (math.isfinite(value) and all(_finite(g) for g in grads)):
+        raise ValueError(f"the {loss.name} loss or its gradient overflowed to inf/NaN "
+                         f"(loss = {value}); rescale X or Y (the paper takes ||x_i|| = 1)")
+    return value, grads
+
+
+def _finite(a) -> bool:
+    return a is None or bool(B.array_module(a).isfinite(a).all())
 
 
 
 def get(loss):
     """A loss object from its name in :data:`LOSSES`, or a loss object as it is."""
-    if hasattr(loss, "value") and hasattr(loss, "grad"):
+    if isinstance(loss, str):
+        if loss.lower() in LOSSES:
+            return LOSSES[loss.lower()]()
+        raise ValueError(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)} or a loss object")
+    if isinstance(loss, type) and callable(getattr(loss, "value", None)) \
+            and callable(getattr(loss, "grad", None)):
+        loss = loss()                                   # a loss class: use an instance
+    if callable(getattr(loss, "value", None)) and callable(getattr(loss, "grad", None)):
+        if not isinstance(getattr(loss, "name", None), str):
+            try:
+                loss.name = type(loss).__name__
+            except AttributeError:
+                pass
+        if not callable(getattr(loss, "check_targets", None)):
+            try:
+                loss.check_targets = _accept_targets
+            except AttributeError:
+                pass
         return loss
-    if isinstance(loss, str) and loss.lower() in LOSSES:
-        return LOSSES[loss.lower()]()
-    raise ValueError(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)} or a loss object")
+    raise TypeError(f"loss must be one of {', '.join(repr(k) for k in LOSSES)} or an object with "
+                    f"value(out, Y) and grad(out, Y, scale, out_array) methods, got {loss!r}")
+
+
+def _accept_targets(Y) -> None:
+    """Loss objects without their own ``check_targets`` accept any real targets."""

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from . import backend as B
+from . import checks
 from . import init as initializers
 
 FLOAT_DTYPES = ("float32", "float64")
@@ -111,11 +112,8 @@ class ReLUNet:
             raise TypeError("W must be a non-empty list of weight matrices W_1, ..., W_L")
         host_W = [_host_matrix(w, f"W[{i}]") for i, w in enumerate(W)]
         host_V = _host_matrix(V, "V")
-        if dtype is None:       # the arrays' common type; integer weights become float64
-            dtype = numpy.result_type(*host_W, host_V)
-            if dtype.kind != "f":
-                dtype = numpy.float64
-        dt = _float_dtype(dtype)
+        # Integer weights are converted: float32 stays float32, anything else -> float64.
+        dt = _float_dtype(dtype if dtype is not None else numpy.result_type(*host_W, host_V, numpy.float32))
         m, d = host_W[0].shape
         for l, w in enumerate(host_W[1:], start=2):
             if w.shape != (m, m):
@@ -143,6 +141,7 @@ class ReLUNet:
             if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         dt = _float_dtype(dtype)
+        seed = checks.seed("seed", seed)
         rng = seed if isinstance(seed, numpy.random.Generator) else numpy.random.default_rng(seed)
         W, V = initializers.get(init)(rng, int(d), int(m), int(k), int(L))
         return cls(W=W, V=V, dtype=dt)
@@ -202,7 +201,33 @@ class ReLUNet:
             xp.greater(z, 0, out=c.masks[l - 1])            # sigma'(W_l x_{l-1,i})
             xp.maximum(z, 0, out=c.h[l])                    # x_{l,i} = sigma(W_l x_{l-1,i})
         xp.matmul(c.h[self.L], self.V.T, out=c.out)         # f_W(x_i) = V x_{L,i}
+        if check:
+            self._check_output(c.out, X)
         return (c.out, c) if cache is not False else c.out
+
+    def _check_output(self, out, X) -> None:
+        """Never return NaN silently: name the weights or the overflow that caused it."""
+        if checks.all_finite(out):
+            return
+        for name, a in [(f"W[{i}]", w) for i, w in enumerate(self.W)] + [("V", self.V)]:
+            if not checks.all_finite(a):
+                raise ValueError(f"the net's weights {name} contain NaN or inf")
+        xp = B.get_backend().xp
+        raise ValueError(
+            f"f(X) overflowed to inf/NaN in {self.dtype.name} (largest |X| entry "
+            f"{float(xp.abs(X).max()):.3g}); rescale X (the paper takes ||x_i|| = 1)")
+
+    # ----- files ----------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the weights to ``path`` (``.npz``, atomically; see :mod:`tinyntk.checkpoint`)."""
+        from . import checkpoint
+        checkpoint.save_net(self, path)
+
+    @classmethod
+    def load(cls, path) -> "ReLUNet":
+        """A net from a file written by :meth:`save` (on the active backend)."""
+        from . import checkpoint
+        return checkpoint.load_net(path)
 
     def new_cache(self, n: int) -> Cache:
         """Empty arrays for a forward/backward pass over ``n`` examples."""
@@ -284,6 +309,8 @@ def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
     Written as a sum over examples for reading and testing, not for speed.
     """
     xp = B.get_backend().xp
+    if not checks._is_int(j) or not 0 <= j < net.m:
+        raise ValueError(f"j must be a neuron index in [0, m) = [0, {net.m}), got {j!r}")
     out, cache = net.forward(X, cache=True)
     Y = net.check_targets(Y, out.shape[0])
     n = out.shape[0]
@@ -299,9 +326,7 @@ def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
 
 
 def _host_matrix(a, name: str) -> numpy.ndarray:
-    a = B.to_numpy(a)
-    if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
-        raise TypeError(f"{name} must be a real floating-point array, got dtype {a.dtype}")
+    a = B.to_numpy(checks.real_array(a, name))
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {a.shape}")
     if 0 in a.shape:
@@ -311,15 +336,7 @@ def _host_matrix(a, name: str) -> numpy.ndarray:
 
 def _as_array(a, dtype, name: str):
     """``a`` on the active backend in ``dtype``; rejects non-real dtypes with a TypeError."""
-    kind = getattr(getattr(a, "dtype", None), "kind", None)
-    if kind is None:
-        try:
-            kind = numpy.asarray(a).dtype.kind
-        except Exception as exc:
-            raise TypeError(f"{name} must be a real array, got {type(a).__name__}") from exc
-    if kind not in "fiu":
-        raise TypeError(f"{name} must be a real floating-point array, got dtype kind {kind!r}")
-    return B.asarray(a, dtype=dtype)
+    return B.asarray(checks.real_array(a, name), dtype=dtype)
 
 
 def _check_finite(a, name: str) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy
 
 from . import backend as B
+from . import checks
 from . import losses
 
 
@@ -44,10 +45,7 @@ class GD:
     """
 
     def __init__(self, lr: float, loss="square", train_output: bool = False):
-        lr = float(lr)
-        if not numpy.isfinite(lr) or lr <= 0:
-            raise ValueError(f"lr must be a positive finite step size, got {lr!r}")
-        self.lr = lr
+        self.lr = checks.positive_float("lr", lr)      # a positive finite step size
         self.loss = losses.get(loss)
         self.train_output = bool(train_output)
         self._cache = None      # activations and masks of the last forward pass
@@ -120,11 +118,8 @@ class SGD(GD):
     def __init__(self, lr: float, batch_size: int, loss="square", train_output: bool = False,
                  seed=0):
         super().__init__(lr, loss, train_output)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, numpy.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = int(batch_size)
-        self.rng = numpy.random.default_rng(seed)
+        self.batch_size = checks.positive_int("batch_size", batch_size)
+        self.rng = numpy.random.default_rng(checks.seed("seed", seed))
         self._Xb = self._Yb = None
 
     def batch(self, X, Y):

@@ -10,16 +10,26 @@ whose loss was finite.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy
 
 from . import backend as B
-from . import diagnostics
+from . import checkpoint as checkpoint_io
+from . import checks, diagnostics, losses
 from . import optim as optimizers
 
 
 class Diverged(FloatingPointError):
-    """Training produced a non-finite loss; the net holds the last finite weights."""
+    """Training produced a non-finite loss; the net holds the last finite weights.
+
+    Attributes (set by :func:`train`): ``step`` (where the loss became non-finite), ``lr``,
+    ``last_step``/``last_loss`` (the last finite loss seen, or None), ``suggested_lr``
+    and ``stability_bound`` (``2n/λ_max`` of the empirical NTK at ``W(0)``, or None where
+    it was too costly, n > 2048).
+    """
+
+    step = last_step = last_loss = lr = suggested_lr = stability_bound = None
 
 
 # Non-finite values are train's business (it raises Diverged and keeps W^(t-1)), so NumPy's
@@ -28,7 +38,8 @@ class Diverged(FloatingPointError):
 @numpy.errstate(all="ignore")
 def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_size=None,
           seed=0, train_output: bool = False, record_every: int = 1, probes=None,
-          optimizer=None, callback=None) -> dict:
+          optimizer=None, callback=None, checkpoint=None, checkpoint_every=None,
+          resume=None) -> dict:
     """Train ``net`` in place with GD (``batch_size=None``) or minibatch SGD.
 
     Parameters
@@ -36,9 +47,11 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     net : ReLUNet
         Updated in place: the hidden layers, and ``V`` too if ``train_output``.
     X, Y : arrays ``(n, d)`` and ``(n, k)``
-        Training data (NumPy arrays are moved to the active backend once).
+        Training data (NumPy arrays are moved to the active backend once).  Rows off the
+        unit sphere train, with one :class:`~tinyntk.checks.AssumptionWarning`.
     steps : int
-        Number of updates :math:`T`; the weights go from :math:`W^{(0)}` to :math:`W^{(T)}`.
+        Number of updates :math:`T \\ge 0`; the weights go from :math:`W^{(0)}` to
+        :math:`W^{(T)}` (``steps=0`` records the initial loss and changes nothing).
     lr, loss, batch_size, seed, train_output
         Passed to :func:`tinyntk.optim.make`; ``seed`` drives SGD's minibatches.
     record_every : int
@@ -46,9 +59,21 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     probes : list of probes, optional
         Default ``[diagnostics.Distance()]``; each adds ``history[probe.name]``.
     optimizer : optional
-        An optimizer object to use instead of building one from the arguments above.
+        An optimizer object to use instead of building one from the arguments above
+        (the names ``"gd"`` and ``"sgd"`` are accepted too: ``"sgd"`` needs ``batch_size``).
     callback : callable, optional
         Called as ``callback(step, loss)`` at every recorded step (e.g. a progress bar).
+    checkpoint : path, optional
+        Write a training checkpoint (``.npz``, atomically; :mod:`tinyntk.checkpoint`)
+        there every ``checkpoint_every`` steps and when training ends.
+    checkpoint_every : int, optional
+        Steps between checkpoints (needs ``checkpoint``); default: only at the end.
+    resume : path or True, optional
+        Continue the run saved in this checkpoint (``True``: in ``checkpoint`` if that file
+        exists, else start afresh).  The net's weights, ``W(0)``, the optimizer (SGD's
+        random state), the probes and the history are restored; the other arguments
+        and the data must be those of the interrupted run.  On NumPy the result is
+        bit-identical to an uninterrupted run.
 
     Returns
     -------
@@ -56,29 +81,85 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         ``"step"``: the recorded steps; ``"loss"``: the full training loss at each of them
         (starting with the initial loss at step 0); one entry per probe, e.g.
         ``"distance"``: per recorded step, the list of ``‖W_l(t) − W_l(0)‖₂``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad argument, before anything changes (see :mod:`tinyntk.checks`).
+    Diverged
+        When the loss becomes non-finite; ``net`` keeps the last finite weights and the
+        error carries ``step``, ``last_loss`` and a ``suggested_lr``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
-        raise ValueError(f"record_every must be a positive integer, got {record_every!r}")
+    from .network import ReLUNet
+    if not isinstance(net, ReLUNet):
+        raise TypeError(f"net must be a tinyntk.ReLUNet, got {type(net).__name__}")
+    steps = checks.positive_int("steps", steps, minimum=0)   # 0: just record W(0)
+    record_every = checks.positive_int("record_every", record_every)
+    if isinstance(optimizer, str):              # "gd" / "sgd": built from the arguments
+        if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
+            raise ValueError("optimizer='sgd' needs batch_size (the minibatch size B)")
+        optimizer = None
+    if optimizer is None:
+        losses.get(loss)
+        checks.positive_float("lr", lr)
+        if batch_size is not None:
+            checks.positive_int("batch_size", batch_size)
+        checks.seed("seed", seed)
+    elif not (all(callable(getattr(optimizer, a, None)) for a in ("forward", "update", "undo"))
+              and all(hasattr(optimizer, a) for a in ("lr", "loss", "train_output"))):
+        raise TypeError(f"optimizer must be a tinyntk.optim optimizer (forward/update/undo, lr, loss, "
+                        f"train_output), "
+                        f"got {type(optimizer).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, loss), got {callback!r}")
+    probes = [diagnostics.Distance()] if probes is None else list(probes)
+    for probe in probes:
+        if not (callable(probe) and isinstance(getattr(probe, "name", None), str)):
+            raise TypeError(f"every probe must be callable with a str .name, got {probe!r}")
+    ckpt = _checkpoint_args(checkpoint, checkpoint_every, resume)
     X = net.check_input(X)
     Y = net.check_targets(Y, X.shape[0])
+    for name, a in [(f"net.W[{i}]", w) for i, w in enumerate(net.W)] + [("net.V", net.V)]:
+        if not checks.all_finite(a):
+            raise ValueError(f"{name} contains NaN or inf: re-initialize the net")
     opt = optimizer if optimizer is not None else optimizers.make(
         lr, loss=loss, batch_size=batch_size, train_output=train_output, seed=seed)
     opt.loss.check_targets(Y)
-    if batch_size is not None and batch_size > X.shape[0]:
-        raise ValueError(f"batch_size = {batch_size} is larger than the n = {X.shape[0]} examples")
-    probes = [diagnostics.Distance()] if probes is None else list(probes)
+    B_size = getattr(opt, "batch_size", None)
+    if B_size is not None and B_size > X.shape[0]:
+        raise ValueError(f"batch_size = {B_size} is larger than the n = {X.shape[0]} examples")
     full_batch = type(opt).batch is optimizers.GD.batch
+    args = {"steps": steps, "lr": opt.lr, "loss": opt.loss.name, "batch_size": B_size,
+            "seed": seed if seed is None or checks._is_int(seed) else repr(seed),
+            "train_output": bool(opt.train_output), "record_every": record_every}
+    data_id = checkpoint_io.fingerprint(X, Y) if ckpt.path or ckpt.resume else None
+    saved = _load_resume(ckpt.resume, net, args, data_id, probes) if ckpt.resume else None
+    checks.unit_rows(X, "X", stacklevel=3)         # Assumption 3.1: warn once, train anyway
 
     xp = B.get_backend().xp
-    state = diagnostics.TrainState(net=net, X=X, Y=Y, W0=[w.copy() for w in net.W],
-                                   V0=net.V.copy(), loss=opt.loss)
+    if saved is not None:                          # nothing has changed before this point
+        for w, a in zip(net.W, saved["W"]):
+            xp.copyto(w, B.asarray(a))
+        xp.copyto(net.V, B.asarray(saved["V"]))
+        W0 = [B.asarray(a).copy() for a in saved["W0"]]
+        V0 = B.asarray(saved["V0"]).copy()
+        if hasattr(opt, "rng") and "rng" in saved["meta"]["optimizer"]:
+            opt.rng.bit_generator.state = saved["meta"]["optimizer"]["rng"]
+    else:
+        W0, V0 = [w.copy() for w in net.W], net.V.copy()
+    state = diagnostics.TrainState(net=net, X=X, Y=Y, W0=W0, V0=V0, loss=opt.loss)
     for probe in probes:
         if hasattr(probe, "start"):
             probe.start(state)
     history = {"step": [], "loss": []}
     history.update({probe.name: [] for probe in probes})
+    first = 0
+    if saved is not None:
+        for i, probe in enumerate(probes):
+            if i in saved["probes"]:
+                checkpoint_io.load_probe_state(probe, saved["probes"][i])
+        history = {key: list(v) for key, v in saved["meta"]["history"].items()}
+        first = int(saved["meta"]["step"])
     arrays = (list(net.W), net.V)          # the caller's arrays, refilled at the end
 
     def record(step, value):
@@ -93,34 +174,124 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     def full_loss():
         return float(opt.loss.value(net.forward(X, check=False), Y))
 
+    def save(next_step):
+        checkpoint_io.save_state(ckpt.path, net=net, W0=W0, V0=V0, optimizer=opt,
+                                 history=history, step=next_step, args=args, probes=probes,
+                                 data=data_id)
+
     last = (None, None)     # (step, loss) of the last finite loss seen
+    if first > 0 and history["loss"]:
+        last = (history["step"][-1], history["loss"][-1])
     try:
-        for t in range(steps + 1):
+        for t in range(first, steps + 1):
             # L(W^(t)) on the examples of step t (all of them for GD); at t = T, on all.
             value = float(opt.forward(net, X, Y)) if t < steps else full_loss()
             recording = t % record_every == 0 or t == steps
             if recording and math.isfinite(value) and not full_batch and t < steps:
                 value = full_loss()                     # SGD: record the full training loss
             if not math.isfinite(value):
-                if t > 0:
+                if t > first:
                     opt.undo(net)                       # back to W^(t-1), exactly
-                raise Diverged(_divergence_message(t, value, opt.lr, last))
+                raise _diverged(t, value, opt, last, W0, V0, X, t - 1 if t > first else t)
             last = (t, value)
             if recording:
                 record(t, value)
             if t < steps:
                 opt.update(net)                         # W^(t+1) = W^(t) - lr * grad
+                if ckpt.every and (t + 1) % ckpt.every == 0 and t + 1 < steps:
+                    save(t + 1)                         # weights W^(t+1), records up to t
+        if ckpt.path:
+            save(steps + 1)                             # a finished run
     finally:
         _restore_arrays(net, arrays, xp)
     return history
 
 
-def _divergence_message(t, value, lr, last) -> str:
+class _CheckpointArgs:
+    def __init__(self, path, every, resume):
+        self.path, self.every, self.resume = path, every, resume
+
+
+def _checkpoint_args(checkpoint, checkpoint_every, resume) -> _CheckpointArgs:
+    path = None if checkpoint is None else checkpoint_io._check_path(checkpoint, "checkpoint")
+    every = None
+    if checkpoint_every is not None:
+        every = checks.positive_int("checkpoint_every", checkpoint_every)
+        if path is None:
+            raise ValueError("checkpoint_every needs checkpoint=<path> to write to")
+    if path is not None:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"checkpoint: the folder {folder!r} does not exist")
+    if resume is None or resume is False:
+        resume = None
+    elif resume is True:
+        if path is None:
+            raise ValueError("resume=True needs checkpoint=<path> to resume from")
+        resume = path if os.path.exists(path) else None
+    else:
+        resume = checkpoint_io._check_path(resume, "resume")
+        if not os.path.exists(resume):
+            raise checkpoint_io.CheckpointError(f"resume: no checkpoint at {resume!r}")
+    return _CheckpointArgs(path, every, resume)
+
+
+def _load_resume(path, net, args, data_id, probes) -> dict:
+    """The checkpoint at ``path``, checked against this net, these arguments and data."""
+    saved = checkpoint_io.load_state(path)
+    meta = saved["meta"]
+    here = {"d": net.d, "m": net.m, "k": net.k, "L": net.L, "dtype": net.dtype.name}
+    for key, value in here.items():
+        if meta.get(key) != value:
+            raise checkpoint_io.CheckpointError(
+                f"resume: {path!r} holds a net with {key} = {meta.get(key)!r}, this net has {value!r}")
+    for key, value in args.items():
+        if meta["args"].get(key) != value:
+            raise checkpoint_io.CheckpointError(
+                f"resume: {path!r} was written with {key} = {meta['args'].get(key)!r}, this "
+                f"call has {key} = {value!r}; resume with the interrupted run's arguments")
+    names = [probe.name for probe in probes]
+    if meta.get("probes") != names:
+        raise checkpoint_io.CheckpointError(
+            f"resume: {path!r} was written with probes {meta.get('probes')}, this call has "
+            f"{names}; pass the same probes to continue the history")
+    if meta.get("data") != data_id:
+        raise checkpoint_io.CheckpointError(
+            f"resume: {path!r} was written for other training data (X, Y differ)")
+    return saved
+
+
+def _diverged(t, value, opt, last, W0, V0, X, kept) -> "Diverged":
+    """The :class:`Diverged` error, with a step size suggested from the NTK at W(0)."""
+    from . import stability
+    from .network import ReLUNet
+    lr = opt.lr
+    bound = None
+    try:
+        net0 = ReLUNet(W=[B.to_numpy(w) for w in W0], V=B.to_numpy(V0))
+        bound, _ = stability.stability_bound(net0, X, opt.loss.name, bool(opt.train_output))
+    except Exception:           # the suggestion is a courtesy: never mask the divergence
+        bound = None
+    if bound is not None and bound < lr:
+        suggested = 0.5 * bound
+        hint = (f"Try a smaller lr, e.g. lr = {suggested:.3g}: GD on the {opt.loss.name} loss is "
+                f"stable near W(0) for lr < 2n/lambda_max(NTK) = {bound:.3g}")
+    else:
+        suggested = lr / 10
+        hint = f"Try a smaller lr, e.g. lr = {suggested:g}"
+    err = Diverged(_divergence_message(t, value, lr, last, kept) + " " + hint + ".")
+    err.step, err.lr, err.suggested_lr, err.stability_bound = t, lr, suggested, bound
+    err.last_step, err.last_loss = last
+    return err
+
+
+def _divergence_message(t, value, lr, last, kept=None) -> str:
     step, loss = last
-    kept = "its initial weights" if t == 0 else f"the weights of step {t - 1}"
+    kept = t - 1 if kept is None else kept
+    kept = "its initial weights" if kept <= 0 else f"the weights of step {kept}"
     before = "" if step is None else f" (last finite loss {loss:.6g} at step {step})"
     return (f"training diverged: the loss became {value} at step {t} with lr = {lr:g}{before}; "
-            f"the net keeps {kept}. Try a smaller lr, e.g. lr = {lr / 10:g}.")
+            f"the net keeps {kept}.")
 
 def _restore_arrays(net, arrays, xp) -> None:
     """Copy the final weights back into the arrays the net had before training.

@@ -1,0 +1,58 @@
+"""The command line: each command runs, writes what it says, and fails in one line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tinyntk import cli
+
+
+def test_demo_prints_table_and_writes_outputs(tmp_path, capsys):
+    assert cli.main(["demo", "--n", "8", "--m", "256", "--steps", "20", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for needle in ("loss contraction per step", "Lemma 4.2", "λ₀", "NTK drift", "activation patterns"):
+        assert needle in text
+    saved = json.loads((tmp_path / "demo.json").read_text())
+    assert saved["history"]["loss"][-1] < saved["history"]["loss"][0]
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_train_saves_history(tmp_path, capsys):
+    args = ["train", "--n", "8", "--d", "4", "--m", "64", "--steps", "10", "--record-every", "5",
+            "--out", str(tmp_path), "--batch-size", "4", "--train-output"]
+    assert cli.main(args) == 0
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert hist["step"] == [0, 5, 10]
+    import numpy
+    with numpy.load(tmp_path / "history.npz", allow_pickle=False) as f:
+        assert f["loss"].tolist() == hist["loss"]
+
+
+def test_theory_table(capsys):
+    assert cli.main(["theory", "--n", "100", "--L", "2", "--phi", "0.1"]) == 0
+    text = capsys.readouterr().out
+    assert "Allen-Zhu" in text and "This paper" in text
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--m", "0", "--steps", "1"], "m must be a positive integer"),
+    (["train", "--n", "4", "--batch-size", "9", "--steps", "1"], "batch_size"),
+    (["--backend", "tpu", "demo"], "unknown backend"),
+    (["theory", "--L", "2"], "--n and --phi"),
+    (["reproduce", "nonsense"], "unknown experiment"),
+])
+def test_errors_are_one_line(argv, needle, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "\n" not in err and "Traceback" not in err
+
+
+def test_module_entry_point():
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-m", "tinyntk", "theory", "--n", "10", "--phi", "0.5"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "This paper" in out.stdout

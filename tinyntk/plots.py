@@ -1,0 +1,131 @@
+"""Figures for the experiments (optional: needs matplotlib, ``pip install tinyntk[plot]``).
+
+Headless by default (the Agg backend); every figure has a title, labelled axes and a
+legend, and is written atomically as PNG.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+
+from .fileio import atomic_open
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: install it with `pip install tinyntk[plot]`") from None
+    if "MPLBACKEND" not in os.environ:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def available() -> bool:
+    try:
+        _pyplot()
+        return True
+    except ImportError:
+        return False
+
+
+def save(fig, path) -> str:
+    """Write ``fig`` to ``path`` as PNG, atomically, and close it."""
+    plt = _pyplot()
+    try:
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return os.fspath(path)
+
+
+def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = "training loss L(W(t))",
+                predicted: dict | None = None):
+    """Log-scale loss curves, one per label; ``predicted`` adds dashed lines (same labels)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, (x, y)) in enumerate(curves.items()):
+        line, = ax.semilogy(x, y, label=label)
+        if predicted and label in predicted:
+            px, py = predicted[label]
+            ax.semilogy(px, py, "--", color=line.get_color(), alpha=0.8,
+                        label=f"{label}: kernel prediction")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabel: str, ylabel: str):
+    """Log-log points with their fitted line and a line of the theoretical slope.
+
+    ``ys`` maps a label to y values over ``x``; ``slopes`` the fitted ``(slope, intercept)``
+    in log-log; ``theory_slopes`` the slope the theorem gives (drawn through the data's
+    geometric centre).
+    """
+    plt = _pyplot()
+    x = numpy.asarray(x, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, y in ys.items():
+        y = numpy.asarray(y, dtype=float)
+        pts = ax.loglog(x, y, "o", label=f"{label} (measured)")[0]
+        s, b = slopes[label]
+        ax.loglog(x, numpy.exp(b) * x ** s, "-", color=pts.get_color(),
+                  label=f"{label}: fitted slope {s:+.2f}")
+        if label in theory_slopes and theory_slopes[label] is not None:
+            t = theory_slopes[label]
+            cx, cy = numpy.exp(numpy.log(x).mean()), numpy.exp(numpy.log(y).mean())
+            ax.loglog(x, cy * (x / cx) ** t, ":", color=pts.get_color(),
+                      label=f"{label}: theory slope {t:+.2f}")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def lines(x, ys: dict, title: str, xlabel: str, ylabel: str, logx=False, logy=False):
+    """Plain lines (optionally log axes), one per label."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, y in ys.items():
+        ax.plot(x, y, "o-", label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def heatmap(K, title: str, label: str = "kernel value"):
+    """A kernel matrix as an image with a colour bar."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    im = ax.imshow(numpy.asarray(K), cmap="viridis")
+    fig.colorbar(im, ax=ax, label=label)
+    ax.set(title=title, xlabel="example j", ylabel="example i")
+    return fig
+
+
+def demo_figure(history: dict, bound: float, title: str):
+    """Two panels: the loss (log scale) and the trajectory length of every layer."""
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.semilogy(history["step"], history["loss"], label="training loss L(W(t))")
+    a.set(title="Loss (log scale)", xlabel="step t", ylabel="L(W(t))")
+    a.grid(True, which="both", alpha=0.3)
+    a.legend()
+    dist = numpy.asarray(history["distance"])
+    for l in range(dist.shape[1]):
+        b.plot(history["step"], dist[:, l], label=f"layer {l + 1}: ||W_l(t) - W_l(0)||_2")
+    b.axhline(bound, color="k", ls=":", label="Lemma 4.2 bound sqrt(k n^2 log n/(m phi)), C = 1")
+    b.set(title="Trajectory length (Lemma 4.2)", xlabel="step t", ylabel="spectral distance")
+    b.grid(True, alpha=0.3)
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
