@@ -8,8 +8,9 @@ Two independent checks on every Hypothesis-drawn case:
    pass) cannot hide a bug in ``backward``.
 
 Tolerance: relative error < 1e-6 per entry, with the error of an entry measured as
-``|g_fd − g_bp| / max(|g_fd|, |g_bp|, 1e-3 · max_j |g_j|)`` (the checker's definition; the
-floor stops entries that are ~0 in both from dividing by ~0).  Why 1e-6 holds and why it
+``|g_fd − g_bp| / max(|g_fd|, |g_bp|, 1e-3 · max_j |g_j|)`` (the checker's definition; it
+takes ``g_j`` from backward, our own check from the finite differences; the floor stops
+entries that are ~0 in both from dividing by ~0).  Why 1e-6 holds and why it
 would catch a bug:
 
 * Truncation.  With all masks fixed (``kink_free_problems`` guarantees it on the whole
@@ -22,8 +23,8 @@ would catch a bug:
   16 · 1.1e-16 · L / ε ≈ 1.8e-11 · L at ε = 1e-4.  We ``assume`` the gradient is
   resolvable, ``max_j |g_fd,j| ≥ 0.05 · L`` (judged on the finite differences, not on the
   code under test), or exactly 0 (a net dead on every example: the loss is constant, the
-  differences are exact zeros and backward must return exact zeros); then the rounding error is below 1.8e-11 · L / (1e-3 · 0.05 · L)
-  ≈ 3.6e-7 of the floor, under the 1e-6 bound.
+  differences are exact zeros and backward must return exact zeros); then the rounding
+  error is below 1.8e-11 · L / (1e-3 · 0.05 · L) ≈ 3.6e-7 of the floor, under 1e-6.
 * A bug (a missing mask, a transposed product, a wrong 1/n, a dropped layer) changes
   entries by O(1) relative: five orders of magnitude above the tolerance.
 """
