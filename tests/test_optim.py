@@ -140,3 +140,22 @@ def test_make_picks_gd_or_sgd():
     assert type(optim.make(0.1)) is optim.GD
     sgd = optim.make(0.1, batch_size=3, seed=1)
     assert type(sgd) is optim.SGD and sgd.batch_size == 3
+
+
+def test_step_checks_and_converts_its_inputs():
+    """A user's own loop may pass float64 NumPy data to a float32 net: step converts it
+    once (the loss stays float32) and rejects a wrong shape with a clear message."""
+    net = tn.ReLUNet.init(d=3, m=8, k=1, L=2, seed=0, dtype="float32")
+    X = np.random.default_rng(0).standard_normal((5, 3))           # float64
+    Y = np.random.default_rng(1).standard_normal((5, 1))
+    value = tn.optim.GD(0.01).step(net, X, Y)
+    assert value.dtype == np.float32 and all(w.dtype == np.float32 for w in net.W)
+    with pytest.raises(ValueError, match="X must have shape"):
+        tn.optim.GD(0.01).step(net, X[:, :2], Y)
+
+
+def test_loss_and_grad_without_V_gives_None_not_zeros():
+    net = tn.ReLUNet.init(d=3, m=8, k=1, L=1, seed=0)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    _, grads = tn.loss_and_grad(net, X, np.ones((4, 1)), need_V=False)
+    assert grads.V is None and len(list(grads)) == net.L

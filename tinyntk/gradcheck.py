@@ -7,8 +7,8 @@ For every weight entry :math:`\theta`, the hand-written gradient is compared wit
 and the error of an entry is :math:`|g_{fd} - g_{bp}| / \max(|g_{fd}|, |g_{bp}|, s)`
 where the floor :math:`s = 10^{-3}\max_j |g_{bp,j}|` keeps entries that are (nearly) zero
 in both from dividing by zero.  Why this floor: in float64 the central difference carries
-a rounding error of about :math:`10^{-16} L/\varepsilon` (:math:`10^{-11}L` at the default
-:math:`\varepsilon = 10^{-5}`), so relative errors of entries smaller than
+a rounding error of about :math:`10^{-16} L/\varepsilon` (:math:`10^{-12}L` at the default
+:math:`\varepsilon = 10^{-4}`), so relative errors of entries smaller than
 :math:`10^{-3}` of the largest would measure rounding, not the backward pass.
 
 Away from the ReLU kink the net is a polynomial in any single weight, so the central
@@ -43,7 +43,7 @@ class GradCheckResult:
                 f"min |pre-activation| {self.min_abs_preactivation:.3e})")
 
 
-def check_gradients(net, X, Y, loss="square", eps: float = 1e-5, max_entries: int | None = None,
+def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: int | None = None,
                     seed=0) -> GradCheckResult:
     """Compare the backward pass of ``net`` with central differences, entry by entry.
 

@@ -80,6 +80,8 @@ def loss_and_grad(net, X, Y, loss="square", need_V: bool = True):
     net._check_output(out, X)
     E = loss.grad(out, Y)
     grads = net.backward(cache, E, need_V=need_V)
+    if not need_V:
+        grads.V = None          # not computed: None, not a misleading zero gradient
     value = float(loss.value(out, Y))
     if not (math.isfinite(value) and all(_finite(g) for g in grads)):
         raise ValueError(f"the {loss.name} loss or its gradient overflowed to inf/NaN "

@@ -96,7 +96,8 @@ class Grads:
 
     def __iter__(self):
         yield from self.W
-        yield self.V
+        if self.V is not None:      # None when the gradient of V was not asked for
+            yield self.V
 
 
 class ReLUNet:

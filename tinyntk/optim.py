@@ -83,7 +83,14 @@ class GD:
         self._can_undo = True
 
     def step(self, net, X, Y):
-        """One step of Algorithm 1; returns :math:`L(W^{(t)})` before the step."""
+        """One step of Algorithm 1; returns :math:`L(W^{(t)})` before the step.
+
+        ``X`` and ``Y`` are checked and moved to the net's backend and dtype (cheap when
+        they already are); :func:`tinyntk.train` checks once and calls the two halves.
+        """
+        X = net.check_input(X)
+        Y = net.check_targets(Y, X.shape[0])
+        self.loss.check_targets(Y)
         value = self.forward(net, X, Y)
         self.update(net)
         return value
