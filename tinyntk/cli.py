@@ -51,7 +51,7 @@ def cmd_demo(args) -> int:
         path = os.path.join(args.out, "demo.png")
         plots.save(plots.demo_figure(r.raw["history"], r.raw["bound"],
                                      f"GD on a {args.L}-hidden-layer ReLU net, m = {args.m}, "
-                                     f"n = {args.n}"), path)
+                                     f"n = {args.n}", r.raw["predicted_rate"]), path)
         print(f"figure: {path}")
     else:
         print("(no figure: install matplotlib, `pip install tinyntk[plot]`)")

@@ -102,7 +102,7 @@ def _fmt(x, digits=3) -> str:
 
 # --------------------------------------------------------------------------- the demo
 def demo(n=32, d=16, k=1, L=2, m=2048, steps=150, mu=0.5, seed=0, dtype="float64",
-         record_every=5, progress=None) -> Result:
+         record_every=10, progress=None) -> Result:
     """Train a wide deep net with GD at the paper's step size and measure the theory.
 
     Prints nothing; :func:`tinyntk.cli.main` formats the rows.  ``progress`` is an

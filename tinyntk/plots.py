@@ -112,11 +112,16 @@ def heatmap(K, title: str, label: str = "kernel value"):
     return fig
 
 
-def demo_figure(history: dict, bound: float, title: str):
-    """Two panels: the loss (log scale) and the trajectory length of every layer."""
+def demo_figure(history: dict, bound: float, title: str, predicted_rate: float | None = None):
+    """Two panels: the loss (log scale), with the kernel-regime bound ``L(0)·q^t`` when
+    ``predicted_rate`` q is given, and the trajectory length of every layer."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.semilogy(history["step"], history["loss"], label="training loss L(W(t))")
+    if predicted_rate is not None:
+        steps = numpy.asarray(history["step"], dtype=float)
+        a.semilogy(steps, history["loss"][0] * predicted_rate ** steps, "--",
+                   label=f"kernel bound L(0)·{predicted_rate:.4f}^t")
     a.set(title="Loss (log scale)", xlabel="step t", ylabel="L(W(t))")
     a.grid(True, which="both", alpha=0.3)
     a.legend()
