@@ -267,3 +267,18 @@ def test_wide_net_reaches_one_percent_of_initial_loss():
     with one_blas_thread():
         hist = tn.train(net, X, Y, steps=80, lr=lr, record_every=20, probes=[])
     assert hist["loss"][-1] < 0.01 * hist["loss"][0], hist["loss"]
+
+
+def test_stop_below_ends_at_the_first_recorded_step_under_the_target():
+    X, Y = tn.data.sphere(n=8, d=4, seed=0)
+    net = tn.ReLUNet.init(d=4, m=256, k=1, L=1, seed=1)
+    full = tn.train(net.copy(), X, Y, steps=200, lr=0.05, record_every=5, probes=[])
+    target = full["loss"][0] * 1e-2
+    first = next(s for s, v in zip(full["step"], full["loss"]) if v <= target)
+    stopped_net = net.copy()
+    hist = tn.train(stopped_net, X, Y, steps=200, lr=0.05, record_every=5, probes=[],
+                    stop_below=target)
+    assert hist["step"][-1] == first < 200
+    assert hist["loss"] == full["loss"][: len(hist["loss"])]
+    final = float(tn.losses.get("square").value(stopped_net(X), tn.backend.asarray(Y)))
+    assert final == hist["loss"][-1]          # the last entry describes the final weights

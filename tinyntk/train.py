@@ -39,7 +39,7 @@ class Diverged(FloatingPointError):
 def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_size=None,
           seed=0, train_output: bool = False, record_every: int = 1, probes=None,
           optimizer=None, callback=None, checkpoint=None, checkpoint_every=None,
-          resume=None) -> dict:
+          resume=None, stop_below=None) -> dict:
     """Train ``net`` in place with GD (``batch_size=None``) or minibatch SGD.
 
     Parameters
@@ -63,6 +63,10 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         (the names ``"gd"`` and ``"sgd"`` are accepted too: ``"sgd"`` needs ``batch_size``).
     callback : callable, optional
         Called as ``callback(step, loss)`` at every recorded step (e.g. a progress bar).
+    stop_below : float, optional
+        Stop early at the first recorded step whose training loss is ≤ ``stop_below``
+        (e.g. ``eps * L(W(0))`` to count the iterations to ε of Theorem 3.3).  The
+        history then ends at that step, which describes the final weights.
     checkpoint : path, optional
         Write a training checkpoint (``.npz``, atomically; :mod:`tinyntk.checkpoint`)
         there every ``checkpoint_every`` steps and when training ends.
@@ -117,6 +121,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         if not (callable(probe) and isinstance(getattr(probe, "name", None), str)):
             raise TypeError(f"every probe must be callable with a str .name, got {probe!r}")
     ckpt = _checkpoint_args(checkpoint, checkpoint_every, resume)
+    if stop_below is not None:
+        stop_below = checks.positive_float("stop_below", stop_below)
     X = net.check_input(X)
     Y = net.check_targets(Y, X.shape[0])
     for name, a in [(f"net.W[{i}]", w) for i, w in enumerate(net.W)] + [("net.V", net.V)]:
@@ -196,6 +202,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
             last = (t, value)
             if recording:
                 record(t, value)
+                if stop_below is not None and value <= stop_below:
+                    break                               # reached the target loss
             if t < steps:
                 opt.update(net)                         # W^(t+1) = W^(t) - lr * grad
                 if ckpt.every and (t + 1) % ckpt.every == 0 and t + 1 < steps:
