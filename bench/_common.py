@@ -35,11 +35,15 @@ def _threads_from_argv(default: int = 1) -> int:
 
 
 def pin_threads(n: int | None = None) -> int:
-    """Set every BLAS/OpenMP thread variable to ``n`` (default: ``--threads`` or 1).
+    """Set every BLAS/OpenMP thread variable to ``n``.
 
-    Must run before NumPy, SciPy or PyTorch is imported to take full effect.
+    The default is ``--threads`` from the command line, else ``BENCH_DEFAULT_THREADS``
+    from the environment (bench/gpu.py sets it to all cores), else 1.  Must run before
+    NumPy, SciPy or PyTorch is imported to take full effect.
     """
-    n = _threads_from_argv() if n is None else int(n)
+    if n is None:
+        n = _threads_from_argv(default=int(os.environ.get("BENCH_DEFAULT_THREADS", "1")))
+    n = int(n)
     for var in _THREAD_VARS:
         os.environ[var] = str(n)
     return n
