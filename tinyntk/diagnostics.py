@@ -99,3 +99,285 @@ class Distance:
             norm, self._v[l] = spectral_norm_diff(W, W0, self._v[l], self.tol, self.max_iter)
             out.append(norm)
         return out
+
+
+# ----- helpers shared by the probes ----------------------------------------------------
+def _hidden_grads(state: TrainState):
+    """``(L(W), grads)`` of the hidden layers at the current weights, computed once per
+    recorded step and shared by every probe that needs it (cached on ``state``)."""
+    from .losses import loss_and_grad
+
+    memo = getattr(state, "_grad_memo", None)
+    if memo is not None and memo[0] == state.step and memo[1] is state.net:
+        return memo[2], memo[3]
+    value, grads = loss_and_grad(state.net, state.X, state.Y, loss=state.loss, need_V=False)
+    state._grad_memo = (state.step, state.net, value, grads)
+    return value, grads
+
+
+def _fro(A) -> float:
+    xp = B.get_backend().xp
+    return float(xp.linalg.norm(A))
+
+
+def _masks(W, X) -> list:
+    """σ′ of every hidden layer for weights ``W`` (list of arrays): boolean ``(n, m)`` each."""
+    xp = B.get_backend().xp
+    h, masks = X, []
+    for W_l in W:
+        z = h @ W_l.T
+        masks.append(z > 0)
+        h = xp.maximum(z, 0, out=z)
+    return masks
+
+
+# ----- gradient norms, Lemma 4.1 --------------------------------------------------------
+def grad_norms(net, X, Y, loss="square") -> list:
+    r"""Per hidden layer, :math:`\|\nabla_{W_l} L(W)\|_F` (host floats, ``l = 1..L``).
+
+    One forward and one backward pass over all of ``X`` (the cost of one GD step).
+    """
+    from .losses import loss_and_grad
+
+    _, grads = loss_and_grad(net, X, Y, loss=loss, need_V=False)
+    return [_fro(g) for g in grads.W]
+
+
+class GradNorms:
+    r"""Probe ``"grad_norm"``: :math:`\|\nabla_{W_l} L(W^{(t)})\|_F` for every hidden layer.
+
+    Cost: one full-batch forward + backward pass per call, i.e. one GD step (a 10%
+    overhead when recorded every 10 steps); shared with :class:`Lemma41Ratio` when both
+    are used (computed once per recorded step).
+    """
+
+    name = "grad_norm"
+
+    def __call__(self, state: TrainState) -> list:
+        _, grads = _hidden_grads(state)
+        return [_fro(g) for g in grads.W]
+
+
+def lemma41_ratio(net, X, Y, phi: float, loss="square") -> float:
+    r"""Lemma 4.1's gradient lower bound as a measured ratio,
+
+    .. math::  \frac{\|\nabla L(W)\|_F^2}{m\,\phi\,L(W)/(k n^2)},
+
+    with :math:`\|\nabla L(W)\|_F^2 = \sum_{l=1}^L \|\nabla_{W_l} L(W)\|_F^2` (hidden layers).
+    The lemma says this is bounded below by an absolute constant inside
+    :math:`B(W^{(0)}, \tau)` (with high probability); the constant is set to 1 here, so
+    the ratio *is* the constant the net achieves.  ``nan`` when :math:`L(W) = 0`.
+    """
+    from .losses import loss_and_grad
+
+    value, grads = loss_and_grad(net, X, Y, loss=loss, need_V=False)
+    return _lemma41(value, grads, net, X.shape[0], phi)
+
+
+def _lemma41(value, grads, net, n, phi) -> float:
+    sq = sum(_fro(g) ** 2 for g in grads.W)
+    denom = net.m * float(phi) * float(value) / (net.k * n * n)
+    return sq / denom if denom > 0 else float("nan")
+
+
+class Lemma41Ratio:
+    r"""Probe ``"lemma41_ratio"``: :func:`lemma41_ratio` along training,
+    :math:`\|\nabla L(W^{(t)})\|_F^2 / (m\phi L(W^{(t)})/(kn^2))` (constant set to 1).
+
+    Cost: one forward + backward pass (shared with :class:`GradNorms`).
+    """
+
+    name = "lemma41_ratio"
+
+    def __init__(self, phi: float):
+        self.phi = float(phi)
+        if not self.phi > 0:
+            raise ValueError(f"phi must be positive (Assumption 3.2), got {phi!r}")
+
+    def __call__(self, state: TrainState) -> float:
+        value, grads = _hidden_grads(state)
+        return _lemma41(value, grads, state.net, state.X.shape[0], self.phi)
+
+
+# ----- trajectory length, Lemma 4.2 ----------------------------------------------------
+def distance_fro(net, W0) -> list:
+    r""":math:`\|W_l - W_l^{(0)}\|_F` for every hidden layer (host floats)."""
+    xp = B.get_backend().xp
+    out = []
+    for W, W_init in zip(net.W, W0):
+        total = 0.0
+        for r in range(0, W.shape[0], 1024):              # row blocks: no m x m temporary
+            D = W[r:r + 1024] - W_init[r:r + 1024]
+            total += float(xp.vdot(D, D))
+        out.append(float(numpy.sqrt(total)))
+    return out
+
+
+class DistanceFro:
+    r"""Probe ``"distance_fro"``: :math:`\|W_l^{(t)} - W_l^{(0)}\|_F` per hidden layer.
+
+    Cost: one pass over the weights, :math:`O(Lm^2)`, about :math:`1/n` of a GD step."""
+
+    name = "distance_fro"
+
+    def __call__(self, state: TrainState) -> list:
+        return distance_fro(state.net, state.W0)
+
+
+def distance(net, W0, tol: float = 1e-6, max_iter: int = 100) -> list:
+    r""":math:`\|W_l - W_l^{(0)}\|_2` (spectral) for every hidden layer, by power iteration."""
+    return [spectral_norm_diff(W, W_init, None, tol, max_iter)[0] for W, W_init in zip(net.W, W0)]
+
+
+def lemma_4_2_bound(n: int, m: int, phi: float, k: int = 1) -> float:
+    r"""Lemma 4.2's bound on the trajectory length,
+    :math:`\|W_l^{(t)} - W_l^{(0)}\|_2 \le \sqrt{k n^2 \log(n) / (m\phi)}`, with the
+    :math:`O(\cdot)` constant set to 1."""
+    return float(numpy.sqrt(k * n * n * numpy.log(n) / (m * float(phi))))
+
+
+def in_ball(net, W0, tau: float, tol: float = 1e-6) -> bool:
+    r"""Whether :math:`W \in B(W^{(0)}, \tau)`, section 4.1's perturbation region:
+    :math:`\max_l \|W_l - W_l^{(0)}\|_2 \le \tau`."""
+    return max(distance(net, W0, tol)) <= float(tau)
+
+
+class InBall:
+    r"""Probe ``"in_ball"``: 1.0 while :math:`\max_l \|W_l^{(t)} - W_l^{(0)}\|_2 \le \tau`
+    (section 4.1's :math:`B(W^{(0)}, \tau)`), else 0.0.
+
+    Cost: warm-started power iterations, a few matrix-vector products per layer
+    (negligible).  The spectral norm is a converging lower bound (see
+    :func:`spectral_norm_diff`), so a point within ``tol`` relative of the boundary may
+    read as inside."""
+
+    name = "in_ball"
+
+    def __init__(self, tau: float, tol: float = 1e-6):
+        self.tau = float(tau)
+        self._distance = Distance(tol=tol)
+
+    def start(self, state: TrainState) -> None:
+        self._distance.start(state)
+
+    def __call__(self, state: TrainState) -> float:
+        return 1.0 if max(self._distance(state)) <= self.tau else 0.0
+
+
+# ----- activation patterns ---------------------------------------------------------------
+def activation_flips(net, W0, X) -> list:
+    r"""Per hidden layer, the fraction of (example, neuron) pairs whose ReLU pattern
+    :math:`\sigma'(W_l x_{l-1,i})` differs between ``net`` and the weights ``W0``."""
+    X = net.check_input(X)
+    now, then = _masks(net.W, X), _masks(W0, X)
+    return [_flip_fraction(a, b) for a, b in zip(now, then)]
+
+
+def _flip_fraction(a, b) -> float:
+    xp = B.get_backend().xp
+    return float(xp.count_nonzero(a != b)) / a.size
+
+
+class ActivationFlips:
+    r"""Probe ``"flips"``: per hidden layer, the fraction of σ′ entries on the training
+    set that differ from those at initialization (the masks of step 0 are stored by
+    ``start``, ``L`` boolean ``(n, m)`` arrays).
+
+    Cost: one forward pass, about a third of a GD step (3% at ``record_every=10``)."""
+
+    name = "flips"
+
+    def __init__(self):
+        self._masks0 = None
+
+    def start(self, state: TrainState) -> None:
+        self._masks0 = _masks(state.W0, state.X)
+
+    def __call__(self, state: TrainState) -> list:
+        if self._masks0 is None:
+            self.start(state)
+        now = _masks(state.net.W, state.X)
+        return [_flip_fraction(a, b) for a, b in zip(now, self._masks0)]
+
+
+# ----- kernel drift ----------------------------------------------------------------------
+def ntk_drift(net, net0, X, Theta0=None) -> float:
+    r""":math:`\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F` with the empirical NTK
+    (:func:`tinyntk.kernels.empirical_ntk`) of ``net`` and ``net0`` on ``X``.
+    ``Theta0`` may be given instead of recomputing it from ``net0``."""
+    from .kernels import empirical_ntk
+
+    if Theta0 is None:
+        Theta0 = empirical_ntk(net0, X)
+    Theta = empirical_ntk(net, X)
+    return _fro(Theta - Theta0) / _fro(Theta0)
+
+
+class NTKDrift:
+    r"""Probe ``"ntk_drift"``: :math:`\|\Theta_t - \Theta_0\|_F/\|\Theta_0\|_F`, the
+    empirical NTK on the training set (or its first ``max_examples`` rows), with
+    :math:`\Theta_0` computed in ``start``.
+
+    Cost: a forward pass, ``L`` backpropagated signal layers and ``2L`` Grams on the
+    subset, :math:`O(n_s L m^2 + n_s^2 L m)`: with :math:`n_s = n` this is one to two GD
+    steps per call (10–20% at ``record_every=10``); with ``max_examples`` well below
+    ``n`` it is proportionally less."""
+
+    name = "ntk_drift"
+
+    def __init__(self, max_examples: int | None = 256):
+        self.max_examples = max_examples
+        self._theta0 = None
+
+    def _X(self, state):
+        return state.X if self.max_examples is None else state.X[: self.max_examples]
+
+    def start(self, state: TrainState) -> None:
+        from .kernels import empirical_ntk
+        from .network import ReLUNet
+
+        net0 = ReLUNet(W=[B.to_numpy(w) for w in state.W0], V=B.to_numpy(state.V0))
+        self._theta0 = empirical_ntk(net0, self._X(state))
+
+    def __call__(self, state: TrainState) -> float:
+        if self._theta0 is None:
+            self.start(state)
+        return ntk_drift(state.net, None, self._X(state), Theta0=self._theta0)
+
+
+# ----- rates -----------------------------------------------------------------------------
+def linear_rate(losses, steps=None, floor=None) -> float:
+    r"""The fitted per-step contraction factor :math:`q` of a loss curve,
+    :math:`L_t \approx C q^t`: least squares of :math:`\log L_t` against the step :math:`t`,
+    over the points with :math:`L_t >` ``floor`` (default :math:`10^{-10} L_0`, where
+    round-off takes over), and :math:`q = e^{\text{slope}}`.  ``steps`` are the recorded
+    steps (default ``0, 1, 2, ...``).  ``nan`` with fewer than two usable points."""
+    losses = numpy.asarray([float(v) for v in losses])
+    steps = numpy.arange(len(losses)) if steps is None else numpy.asarray(steps, dtype=float)
+    if floor is None:
+        floor = 1e-10 * losses[0] if len(losses) else 0.0
+    keep = numpy.isfinite(losses) & (losses > floor)
+    if keep.sum() < 2:
+        return float("nan")
+    slope = numpy.polyfit(steps[keep], numpy.log(losses[keep]), 1)[0]
+    return float(numpy.exp(slope))
+
+
+def kernel_predicted_rate(lr: float, Theta0, n: int) -> float:
+    r"""The per-step loss contraction GD would have on the linearized model,
+    :math:`(1 - \eta\,\lambda_{\min}(\Theta_0)/n)^2`.
+
+    With the square loss of eq. (2.1), :math:`L = \frac1{2n}\|r\|^2` and
+    :math:`\nabla_W L = \frac1n J^\top r`, so one GD step on the linearized model gives
+    :math:`r \leftarrow (I - \eta\Theta_0/n)\, r` with :math:`\Theta_0 = JJ^\top` the
+    *unscaled* empirical NTK at initialization (:func:`~tinyntk.kernels.empirical_ntk`,
+    hidden layers, ``k = 1``).  The residual then shrinks per step by at most
+    :math:`1 - \eta\lambda_{\min}/n` and the loss, its square, by the square of that —
+    provided :math:`\eta\lambda_{\max}(\Theta_0)/n \le 1`, so that no eigen-direction
+    overshoots.  Compare with :func:`linear_rate` of a run (a measured factor at or
+    below this bound means the kernel regime explains the speed).
+    """
+    from .kernels import _lambda_min
+
+    lam = _lambda_min(B.asarray(Theta0))
+    return float((1.0 - float(lr) * lam / int(n)) ** 2)
