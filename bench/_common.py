@@ -128,29 +128,41 @@ def _mem_gib() -> float:
         return float("nan")
 
 
-def interleaved(variants: dict, rounds: int = 7, inner: int = 1, warmup: int = 1,
-                sync=None) -> dict:
+def interleaved(variants: dict, rounds: int = 7, inner: int | None = None, warmup: int = 1,
+                sync=None, min_time: float = 0.2) -> dict:
     """Median seconds per call of each variant, timed ``A B C A B C ...``.
 
     ``variants`` maps a name to a callable taking no argument.  Each round times ``inner``
     consecutive calls of one variant and divides by ``inner``; ``warmup`` untimed rounds
-    come first.  ``sync`` (e.g. a GPU synchronize) is called before starting and before
-    stopping each clock.  Returns ``{name: {"median", "min", "times"}}``.
+    come first.  ``inner=None`` picks, per variant, enough calls for a round to last about
+    ``min_time`` seconds (from one untimed call), which averages out the time slices of a
+    shared machine.  ``sync`` (e.g. a GPU synchronize) is called before starting and
+    before stopping each clock.  Returns ``{name: {"median", "min", "times", "inner"}}``.
     """
     sync = sync or (lambda: None)
     times = {name: [] for name in variants}
+    if inner is None:
+        counts = {}
+        for name, fn in variants.items():
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            counts[name] = max(1, min(1000, round(min_time / max(time.perf_counter() - t0, 1e-9))))
+    else:
+        counts = {name: inner for name in variants}
     for r in range(warmup + rounds):
         for name, fn in variants.items():
             sync()
             t0 = time.perf_counter()
-            for _ in range(inner):
+            for _ in range(counts[name]):
                 fn()
             sync()
-            dt = (time.perf_counter() - t0) / inner
+            dt = (time.perf_counter() - t0) / counts[name]
             if r >= warmup:
                 times[name].append(dt)
-    return {name: {"median": statistics.median(ts), "min": min(ts), "times": ts}
-            for name, ts in times.items()}
+    return {name: {"median": statistics.median(ts), "min": min(ts), "times": ts,
+                   "inner": counts[name]} for name, ts in times.items()}
 
 
 def fmt_time(seconds: float) -> str:

@@ -271,7 +271,8 @@ def main():
             cpu_fn = tinyntk_step("numpy", shape)
             gpu_inner = 1 if args._cpu_selftest else max(1, min(50, int(2e12 // step_flops(*shape))))
             rg = interleaved({"gpu": gpu_fn}, rounds=rounds, inner=gpu_inner, warmup=1, sync=sync)
-            rc = interleaved({"cpu": cpu_fn}, rounds=max(1, rounds if m <= 4096 else 2), warmup=1)
+            rc = interleaved({"cpu": cpu_fn}, rounds=max(1, rounds if m <= 4096 else 2), warmup=1,
+                             inner=None if m <= 4096 else 1)
             tg, tc = rg["gpu"]["median"], rc["cpu"]["median"]
             fl = step_flops(*shape)
             rows.append([str(m), fmt_time(tc), f"{fl / tc / 1e9:.0f}", fmt_time(tg),

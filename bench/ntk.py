@@ -250,7 +250,7 @@ def bench_empirical(shapes, rounds, tmpdir):
         use_torch = torch is not None and torch_jacobian_bytes(net, n) < 3 * 2**30
         if use_torch:
             variants["torch.func"] = torch_func_ntk(net, X)
-        r = interleaved(variants, rounds=rounds, warmup=1)
+        r = interleaved(variants, rounds=rounds, warmup=1, min_time=0.2)
         med = {k: v["median"] for k, v in r.items()}
         main = "tinyntk" if mine is not None else "reference"
         K_ref = reference_empirical_ntk(net, X)
@@ -273,7 +273,7 @@ def bench_empirical(shapes, rounds, tmpdir):
         rows.append([f"({n},{m})", fmt_time(med["floor"]), f"{gflops / med['floor']:.0f}",
                      fmt_time(med["reference"]),
                      fmt_time(med["tinyntk"]) if mine is not None else "missing",
-                     med[main] / med["floor"],
+                     med[main] / med["floor"], r[main]["min"] / r["floor"]["min"],
                      fmt_time(nt_time) if nt_time else "n/a",
                      (nt_time / med[main]) if nt_time else "n/a",
                      fmt_time(med["torch.func"]) if use_torch else "skipped",
@@ -283,7 +283,7 @@ def bench_empirical(shapes, rounds, tmpdir):
                        (nt_time / med[main]) if nt_time else None, nt_note, err))
         print(".", end="", flush=True)
     print()
-    print(table(rows, ["(n,m)", "floor", "GF/s", "reference", "tinyntk", "/floor",
+    print(table(rows, ["(n,m)", "floor", "GF/s", "reference", "tinyntk", "/floor", "(mins)",
                        "neural-tangents", "nt/x", "torch.func", "tf/x", "peak alloc",
                        "peak/(nm+n^2)"]))
     print("x = tinyntk.kernels.empirical_ntk (or, when missing, the reference); floor = its "

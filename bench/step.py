@@ -172,7 +172,7 @@ def torch_step(net, X, Y, kind, set_to_none=True):
 # --------------------------------------------------------------------------------------
 # Section 1: time per step
 # --------------------------------------------------------------------------------------
-def bench_steps(shapes, dtypes, kinds, rounds):
+def bench_steps(shapes, dtypes, kinds, rounds, min_time):
     rows, checks = [], []
     for (n, d, m, L, k) in shapes:
         for dt in dtypes:
@@ -186,13 +186,14 @@ def bench_steps(shapes, dtypes, kinds, rounds):
                     variants["torch"] = torch_step(net, X, Y, kind, set_to_none=True)
                     variants["torch0"] = torch_step(net, X, Y, kind, set_to_none=False)
                     variants["torch-floor"] = gemm_floor(net, X, Y, kind, lib="torch")
-                r = interleaved(variants, rounds=rounds, warmup=1)
+                r = interleaved(variants, rounds=rounds, warmup=1, min_time=min_time)
                 med = {name: v["median"] for name, v in r.items()}
                 t_torch = min(med["torch"], med["torch0"]) if torch is not None else float("nan")
                 ratio_floor = med["tinyntk"] / med["floor"]
                 ratio_torch = med["tinyntk"] / t_torch
+                ratio_min = r["tinyntk"]["min"] / r["floor"]["min"]
                 rows.append([f"({n},{d},{m},{L},{k})", dt, kind, fmt_time(med["floor"]),
-                             fmt_time(med["tinyntk"]), ratio_floor,
+                             fmt_time(med["tinyntk"]), ratio_floor, ratio_min,
                              med["naive"] / med["floor"], med["naive"] / med["tinyntk"],
                              (t_torch / med["floor"]) if torch is not None else "n/a",
                              ratio_torch if torch is not None else "n/a",
@@ -202,9 +203,11 @@ def bench_steps(shapes, dtypes, kinds, rounds):
                     checks.append((f"({n},{d},{m},{L},{k}) {dt} {kind}", ratio_floor, ratio_torch))
                 print(".", end="", flush=True)
     print()
-    print(table(rows, ["(n,d,m,L,k)", "dtype", "step", "floor", "tinyntk", "tn/floor",
+    print(table(rows, ["(n,d,m,L,k)", "dtype", "step", "floor", "tinyntk", "tn/floor", "(mins)",
                        "naive/floor", "naive/tn", "torch/floor", "tn/torch",
                        "torch/tfloor", "floor/tfloor"]))
+    print("ratios are of medians; (mins) = the same ratio of the fastest rounds, less "
+          "sensitive to a busy machine")
     print("floor = NumPy's GEMMs of the step; tfloor = the same GEMMs through torch.matmul "
           "(PyTorch's BLAS);\ntorch = autograd step, the faster of grad=None and grad.zero_() "
           "per row" if torch is not None
@@ -333,7 +336,7 @@ def bench_train(shape, dt, steps, rounds, check_accuracy):
     n, d, m, L, k = shape
     net0 = tn.ReLUNet.init(d=d, m=m, k=k, L=L, seed=0, dtype=dt)
     X, Y = make_data(n, d, k, dt)
-    lr = 0.5          # a real training run, so that W(t) - W(0) is not negligible
+    lr = 100.0 / m    # a real training run (eta = O(1/m), Theorem 3.3), so W(t) - W(0) is not negligible
     state = {}
 
     def fresh():
@@ -363,7 +366,7 @@ def bench_train(shape, dt, steps, rounds, check_accuracy):
     import statistics
     med = {name: statistics.median(ts) for name, ts in times.items()}
     rows = [[name, fmt_time(t), fmt_time(t / steps), t / med["bare"]] for name, t in med.items()]
-    print(f"shape (n,d,m,L,k) = {shape}, {dt}, {steps} steps, record_every=10, lr={lr}")
+    print(f"shape (n,d,m,L,k) = {shape}, {dt}, {steps} steps, record_every=10, lr={lr:g}")
     print(table(rows, ["variant", "total", "per step", "/bare"]))
     print(f"target 3, train with default diagnostics <= 1.05 x bare steps: "
           f"{verdict(med['train'] / med['bare'], 1.05)}")
@@ -398,21 +401,22 @@ def main():
     sections = args.sections.split(",")
     if args.quick:
         shapes = [(256, 64, 1024, 2, 1), (256, 64, 1024, 3, 10)]
-        rounds = args.rounds or 5
+        rounds = args.rounds or 3
         train_shape, train_steps, train_rounds = (256, 64, 1024, 2, 1), 30, 3
     else:
         shapes = [(256, 64, 4096, 2, 1), (1024, 64, 2048, 3, 10)]
-        rounds = args.rounds or 7
+        rounds = args.rounds or 9
         train_shape, train_steps, train_rounds = (256, 64, 4096, 2, 1), 30, 5
     if "step" in sections:
         print("\n-- 1. time per step (interleaved rounds: %d) --" % rounds)
-        bench_steps(shapes, args.dtypes.split(","), args.kinds.split(","), rounds)
+        bench_steps(shapes, args.dtypes.split(","), args.kinds.split(","), rounds,
+                    0.1 if args.quick else 0.3)
     if "memory" in sections:
         print("\n-- 2. memory of one GD step (fresh subprocess per variant) --")
         bench_memory(shapes[0], "float32")
     if "train" in sections:
         print("\n-- 3. train() with the Distance probe vs bare steps --")
-        for dt in args.dtypes.split(","):
+        for dt in (args.dtypes.split(",")[:1] if args.quick else args.dtypes.split(",")):
             bench_train(train_shape, dt, train_steps, train_rounds,
                         check_accuracy=True)
 
