@@ -106,6 +106,41 @@ def gemm_floor(net, X, Y, kind, lib="numpy"):
     return floor
 
 
+def fused_step(net, X, Y, kind):
+    """The issue's "careful" step: tinyntk's passes, but ``W -= lr * grad`` fused into the
+    gradient GEMM (SciPy's ``gemm`` with ``beta = 1`` writing into ``W`` in place).
+
+    Two passes over the weights fewer than tinyntk's GD (whose update writes the new
+    weights next to the old ones, so that ``undo()`` can restore them exactly) and no
+    scratch weight set; but the old weights are gone, so no exact undo.  Context only.
+    """
+    from scipy.linalg import blas
+    if kind != "gd":
+        return None
+    net = net.copy()
+    gemm = blas.sgemm if net.dtype == np.float32 else blas.dgemm
+    n, L = X.shape[0], net.L
+    cache = net.new_cache(n)
+    E = np.empty((n, net.k), net.dtype)
+
+    def step():
+        out, c = net.forward(X, cache=cache, check=False)
+        np.subtract(out, Y, out=E)
+        np.multiply(E, LR / n, out=E)                 # lr * dL/d out (square loss)
+        delta, below = c.delta[0], c.delta[1]
+        np.multiply(E, net.V, out=delta) if net.k == 1 else np.matmul(E, net.V, out=delta)
+        np.multiply(delta, c.masks[L - 1], out=delta)
+        for l in range(L, 0, -1):
+            W = net.W[l - 1]
+            if l > 1:
+                np.matmul(delta, W, out=below)
+                np.multiply(below, c.masks[l - 2], out=below)
+            # W^T <- W^T - h_{l-1}^T delta, in place (W^T is Fortran-ordered)
+            gemm(-1.0, c.h[l - 1].T, delta.T, beta=1.0, c=W.T, trans_b=1, overwrite_c=1)
+            delta, below = below, delta
+    return step
+
+
 def naive_step(net, X, Y, kind):
     """What one writes first: fresh arrays everywhere, ``W -= lr * grad``."""
     W = [np.array(w) for w in net.W]
@@ -182,6 +217,9 @@ def bench_steps(shapes, dtypes, kinds, rounds, min_time):
                 variants = {"floor": gemm_floor(net, X, Y, kind),
                             "tinyntk": tinyntk_step(net, X, Y, kind),
                             "naive": naive_step(net, X, Y, kind)}
+                fused = fused_step(net, X, Y, kind)
+                if fused is not None:
+                    variants["fused"] = fused
                 if torch is not None:
                     variants["torch"] = torch_step(net, X, Y, kind, set_to_none=True)
                     variants["torch0"] = torch_step(net, X, Y, kind, set_to_none=False)
@@ -194,6 +232,7 @@ def bench_steps(shapes, dtypes, kinds, rounds, min_time):
                 ratio_min = r["tinyntk"]["min"] / r["floor"]["min"]
                 rows.append([f"({n},{d},{m},{L},{k})", dt, kind, fmt_time(med["floor"]),
                              fmt_time(med["tinyntk"]), ratio_floor, ratio_min,
+                             (med["fused"] / med["floor"]) if "fused" in med else "",
                              med["naive"] / med["floor"], med["naive"] / med["tinyntk"],
                              (t_torch / med["floor"]) if torch is not None else "n/a",
                              ratio_torch if torch is not None else "n/a",
@@ -204,10 +243,12 @@ def bench_steps(shapes, dtypes, kinds, rounds, min_time):
                 print(".", end="", flush=True)
     print()
     print(table(rows, ["(n,d,m,L,k)", "dtype", "step", "floor", "tinyntk", "tn/floor", "(mins)",
-                       "naive/floor", "naive/tn", "torch/floor", "tn/torch",
+                       "fused/floor", "naive/floor", "naive/tn", "torch/floor", "tn/torch",
                        "torch/tfloor", "floor/tfloor"]))
     print("ratios are of medians; (mins) = the same ratio of the fastest rounds, less "
           "sensitive to a busy machine")
+    print("fused = the step with the update fused into the gradient GEMM (SciPy gemm, "
+          "beta=1, in place: no exact undo), GD only")
     print("floor = NumPy's GEMMs of the step; tfloor = the same GEMMs through torch.matmul "
           "(PyTorch's BLAS);\ntorch = autograd step, the faster of grad=None and grad.zero_() "
           "per row" if torch is not None
