@@ -137,10 +137,14 @@ def interleaved(variants: dict, rounds: int = 7, inner: int | None = None, warmu
     come first.  ``inner=None`` picks, per variant, enough calls for a round to last about
     ``min_time`` seconds (from one untimed call), which averages out the time slices of a
     shared machine.  ``sync`` (e.g. a GPU synchronize) is called before starting and
-    before stopping each clock.  Returns ``{name: {"median", "min", "times", "inner"}}``.
+    before stopping each clock.  Returns ``{name: {"median", "min", "times", "inner",
+    "cpu_median"}}``: ``cpu_median`` is the median of the process's CPU time per call
+    (``time.process_time``), which leaves out the time slices the OS gave to other
+    processes (meaningful with one thread; with more it sums over threads).
     """
     sync = sync or (lambda: None)
     times = {name: [] for name in variants}
+    cpu = {name: [] for name in variants}
     if inner is None:
         counts = {}
         for name, fn in variants.items():
@@ -154,15 +158,18 @@ def interleaved(variants: dict, rounds: int = 7, inner: int | None = None, warmu
     for r in range(warmup + rounds):
         for name, fn in variants.items():
             sync()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             for _ in range(counts[name]):
                 fn()
             sync()
             dt = (time.perf_counter() - t0) / counts[name]
+            dc = (time.process_time() - c0) / counts[name]
             if r >= warmup:
                 times[name].append(dt)
+                cpu[name].append(dc)
     return {name: {"median": statistics.median(ts), "min": min(ts), "times": ts,
-                   "inner": counts[name]} for name, ts in times.items()}
+                   "inner": counts[name], "cpu_median": statistics.median(cpu[name])}
+            for name, ts in times.items()}
 
 
 def fmt_time(seconds: float) -> str:
