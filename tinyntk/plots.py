@@ -52,7 +52,7 @@ def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = 
         if predicted and label in predicted:
             px, py = predicted[label]
             ax.semilogy(px, py, "--", color=line.get_color(), alpha=0.8,
-                        label=f"{label}: kernel prediction")
+                        label=f"{label}: kernel bound L(0)(1 - ηλ_min/n)^(2t)")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -80,10 +80,20 @@ def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabe
             cx, cy = numpy.exp(numpy.log(x).mean()), numpy.exp(numpy.log(y).mean())
             ax.loglog(x, cy * (x / cx) ** t, ":", color=pts.get_color(),
                       label=f"{label}: theory slope {t:+.2f}")
+    _data_ticks(ax, x)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
+
+
+def _data_ticks(ax, x) -> None:
+    """Label a log x-axis at the data's own values (no crowded minor labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+    ax.xaxis.set_major_locator(FixedLocator(list(x)))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def lines(x, ys: dict, title: str, xlabel: str, ylabel: str, logx=False, logy=False):
@@ -94,6 +104,7 @@ def lines(x, ys: dict, title: str, xlabel: str, ylabel: str, logx=False, logy=Fa
         ax.plot(x, y, "o-", label=label)
     if logx:
         ax.set_xscale("log")
+        _data_ticks(ax, x)
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
