@@ -307,7 +307,8 @@ def trajectory_n(quick=False, out=None, executor=None, jobs=None) -> Result:
     _figure(result, out, "trajectory_n.png", lambda: plots.loglog_fit(
         ns, {"distance": dist, "Lemma 4.2 bound (C = 1)": bound},
         {"distance": s_meas, "Lemma 4.2 bound (C = 1)": s_bound}, {"distance": s_bound[0]},
-        f"Trajectory length vs n (m = {m})", "number of examples n", "max_l ||W_l(T) - W_l(0)||_2"))
+        f"Trajectory length vs n (m = {m})", "number of examples n", "max_l ||W_l(T) - W_l(0)||_2",
+        computed=("Lemma 4.2 bound (C = 1)",)))
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -374,7 +375,8 @@ def lambda0_phi(quick=False, out=None, executor=None, jobs=None) -> Result:
                           "compare Table 1's rows is pessimistic for this data.")
     _figure(result, out, "lambda0.png", lambda: plots.loglog_fit(
         ns, ys, slopes, {}, "Smallest eigenvalue of H versus the separation bound",
-        "number of examples n", "value"))
+        "number of examples n", "lambda_0 = lambda_min(H), or phi/n^2",
+        computed=tuple(k for k in ys if k.startswith("phi"))))
     result.seconds = time.perf_counter() - t0
     return result
 

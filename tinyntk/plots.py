@@ -59,19 +59,21 @@ def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = 
     return fig
 
 
-def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabel: str, ylabel: str):
+def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabel: str, ylabel: str,
+               computed=()):
     """Log-log points with their fitted line and a line of the theoretical slope.
 
     ``ys`` maps a label to y values over ``x``; ``slopes`` the fitted ``(slope, intercept)``
     in log-log; ``theory_slopes`` the slope the theorem gives (drawn through the data's
-    geometric centre).
+    geometric centre).  Labels in ``computed`` are values of a formula, not measurements.
     """
     plt = _pyplot()
     x = numpy.asarray(x, dtype=float)
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, y in ys.items():
         y = numpy.asarray(y, dtype=float)
-        pts = ax.loglog(x, y, "o", label=f"{label} (measured)")[0]
+        kind = "computed" if label in computed else "measured"
+        pts = ax.loglog(x, y, "o", label=f"{label} ({kind})")[0]
         s, b = slopes[label]
         ax.loglog(x, numpy.exp(b) * x ** s, "-", color=pts.get_color(),
                   label=f"{label}: fitted slope {s:+.2f}")
