@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tinyntk as tn
+from conftest import requires_gpu
 from tinyntk import diagnostics as D
 from tinyntk import kernels as K
 
@@ -147,15 +148,9 @@ def test_kernel_predicted_rate_by_hand_and_on_a_wide_net():
     assert q < 1.0
 
 
-@pytest.mark.gpu
+@requires_gpu
 def test_probes_on_cupy_match_numpy():
     """Run by hand on a GPU machine: PYTHONPATH=. python -m pytest -q -m gpu tests/"""
-    pytest.importorskip("cupy")
-    try:
-        with tn.use_backend("cupy"):
-            pass
-    except tn.BackendUnavailable as exc:
-        pytest.skip(str(exc))
     phi = 0.2
     probes = lambda: [D.GradNorms(), D.Lemma41Ratio(phi), D.DistanceFro(), D.InBall(0.5),  # noqa: E731
                       D.ActivationFlips(), D.NTKDrift()]

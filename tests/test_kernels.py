@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tinyntk as tn
+from conftest import requires_gpu
 from tinyntk import kernels as K
 
 
@@ -206,19 +207,9 @@ def test_float32_stays_float32():
     assert np.allclose(K.gram_H(X), K.gram_H(X.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
 
-def _cupy_or_skip():
-    pytest.importorskip("cupy")
-    try:
-        with tn.use_backend("cupy"):
-            pass
-    except tn.BackendUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.mark.gpu
+@requires_gpu
 def test_cupy_backend_matches_numpy():
     """Run by hand on a GPU machine: PYTHONPATH=. python -m pytest -q -m gpu tests/"""
-    _cupy_or_skip()
     X = _points(12, 5)
     net_np = tn.ReLUNet.init(d=5, m=64, k=2, L=2, seed=0)
     ref = {"H": K.gram_H(X), "ntk": K.ntk(X, L=3), "nngp": K.nngp(X, X[:4], L=2),
