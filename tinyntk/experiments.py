@@ -473,10 +473,11 @@ def classification_task(dataset, m, L, steps, seed):
     """Logistic-loss GD on a binary problem (fixed data; ``seed`` draws the net)."""
     if dataset == "digits":
         X, Y, Xt, Yt = data.digits(classes=(3, 5), test_fraction=0.5, seed=0)
-    else:  # sphere points labelled by a teacher, keeping a margin |teacher(x)| > 0.3
+    else:  # sphere points labelled by a teacher's side of its median, with a margin
         Xa, Ya = data.sphere(n=400, d=16, k=1, seed=0, target="teacher")
         Xa, Ya = B.to_numpy(Xa), B.to_numpy(Ya).ravel()
-        keep = numpy.abs(Ya) > 0.3
+        Ya = Ya - numpy.median(Ya)                     # balanced classes
+        keep = numpy.abs(Ya) > 0.1 * Ya.std()
         Xa, Ya = Xa[keep], numpy.sign(Ya[keep]).reshape(-1, 1)
         half = len(Xa) // 2
         X, Y, Xt, Yt = Xa[:half], Ya[:half], Xa[half:], Ya[half:]
