@@ -47,7 +47,7 @@ class Result:
     def markdown(self) -> str:
         lines = [f"## {self.title}", "", self.notes, "",
                  "| quantity | measured | what the paper proves |", "|---|---|---|"]
-        lines += [f"| {q} | {m} | {p} |" for q, m, p in self.rows]
+        lines += [f"| {_cell(q)} | {_cell(m)} | {_cell(p)} |" for q, m, p in self.rows]
         lines += [""] + [f"![{os.path.basename(f)}]({os.path.basename(f)})" for f in self.figures]
         lines += ["", f"_parameters: {json.dumps(self.params)}; {self.seconds:.1f} s_", ""]
         return "\n".join(lines)
@@ -91,6 +91,11 @@ def fit_slope(x, y):
     lx, ly = numpy.log(numpy.asarray(x, float)), numpy.log(numpy.asarray(y, float))
     slope, intercept = numpy.polyfit(lx, ly, 1)
     return float(slope), float(intercept)
+
+
+def _cell(text) -> str:
+    """Text for a Markdown table cell (a '|' would end the cell)."""
+    return str(text).replace("|", "\\|")
 
 
 def _fmt(x, digits=3) -> str:
@@ -266,7 +271,7 @@ def lazy_width(quick=False, out=None, executor=None, jobs=None) -> Result:
     ms, dist = _mean_by(res, "m", lambda r: max(r["distance"]))
     _, flips = _mean_by(res, "m", lambda r: float(numpy.mean(r["flips"])))
     _, drift = _mean_by(res, "m", lambda r: r["ntk_drift"])
-    ys = {"max_l ||W_l(T) - W_l(0)||_2": dist, "activation flips": flips, "NTK drift": drift}
+    ys = {"max_l ‖W_l(T) − W_l(0)‖₂": dist, "activation flips": flips, "NTK drift": drift}
     slopes = {name: fit_slope(ms, y) for name, y in ys.items() if min(y) > 0}
     theory_slopes = {name: -0.5 for name in ys}
     rows = [(f"slope of {name} in m", f"{slopes[name][0]:+.3f}" if name in slopes else "–",
@@ -307,7 +312,7 @@ def trajectory_n(quick=False, out=None, executor=None, jobs=None) -> Result:
     _figure(result, out, "trajectory_n.png", lambda: plots.loglog_fit(
         ns, {"distance": dist, "Lemma 4.2 bound (C = 1)": bound},
         {"distance": s_meas, "Lemma 4.2 bound (C = 1)": s_bound}, {"distance": s_bound[0]},
-        f"Trajectory length vs n (m = {m})", "number of examples n", "max_l ||W_l(T) - W_l(0)||_2",
+        f"Trajectory length vs n (m = {m})", "number of examples n", "max_l ‖W_l(T) − W_l(0)‖₂",
         computed=("Lemma 4.2 bound (C = 1)",)))
     result.seconds = time.perf_counter() - t0
     return result
@@ -448,8 +453,8 @@ def finite_width(quick=False, out=None, executor=None, jobs=None) -> Result:
     res = sweep.run(ntk_task, tasks, executor=executor, jobs=jobs)
     ms, kerr = _mean_by(res, "m", lambda r: r["kernel_error"])
     _, lerr = _mean_by(res, "m", lambda r: r["linearization_error"])
-    ys = {"NTK error ||Theta_m/m - Theta_inf||/||Theta_inf||": kerr,
-          "max_t ||f_t - f_t^lin|| / ||f_0 - y||": lerr}
+    ys = {"NTK error ‖Θ_m/m − Θ_∞‖/‖Θ_∞‖": kerr,
+          "max_t ‖f_t − f_t^lin‖/‖f_0 − y‖": lerr}
     slopes = {k: fit_slope(ms, v) for k, v in ys.items()}
     names = list(ys)
     rows = [("slope of the empirical-NTK error in m", f"{slopes[names[0]][0]:+.3f}",
@@ -585,7 +590,7 @@ def measured_table1(results) -> list:
     if not rows:
         return []
     out = ["## Measured Table 1", "", "| experiment | exponent | measured | theory |", "|---|---|---|---|"]
-    out += [f"| {e} | {q} | {m} | {p} |" for e, q, m, p in rows]
+    out += [f"| {e} | {_cell(q)} | {_cell(m)} | {_cell(p)} |" for e, q, m, p in rows]
     return out + [""]
 
 
