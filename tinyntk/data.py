@@ -18,19 +18,13 @@ from . import checks
 TARGETS = ("gaussian", "teacher", "sign")
 
 
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def sphere_points(n: int, d: int, mu: float = 0.5, rng=None) -> numpy.ndarray:
     r"""``n`` host points with :math:`\|x\| = 1` and last coordinate exactly ``mu``.
 
     :math:`x = (\sqrt{1-\mu^2}\, u, \mu)` with ``u`` uniform on the unit sphere of
     :math:`\mathbb{R}^{d-1}`.
     """
-    n, d = _positive_int("n", n), _positive_int("d", d)
+    n, d = checks.positive_int("n", n), checks.positive_int("d", d)
     if d < 2 or not 0.0 < checks.positive_float("mu", mu) < 1.0:
         raise ValueError(f"sphere_points needs d >= 2 and mu in (0, 1), got d = {d}, mu = {mu!r}")
     rng = numpy.random.default_rng(checks.seed("rng", rng))
@@ -67,7 +61,7 @@ def sphere(n: int = 64, d: int = 16, k: int = 1, mu: float = 0.5, seed=0, target
         ``ValueError`` saying how far it got.  ``None`` (default) draws exactly as
         without the option, so existing seeds give the same data.
     """
-    n, d, k = _positive_int("n", n), _positive_int("d", d), _positive_int("k", k)
+    n, d, k = checks.positive_int("n", n), checks.positive_int("d", d), checks.positive_int("k", k)
     if d < 2:
         raise ValueError(f"d must be at least 2 (the last coordinate is fixed to mu), got {d}")
     mu = checks.positive_float("mu", mu)
@@ -171,7 +165,7 @@ def max_separation(n: int, d: int, mu: float = 0.5) -> float:
 
     For ``d = 2`` the "sphere" is two points: at most ``n = 2`` distinct points, ``2 r`` apart.
     """
-    n, d = _positive_int("n", n), _positive_int("d", d)
+    n, d = checks.positive_int("n", n), checks.positive_int("d", d)
     r = float(numpy.sqrt(1.0 - float(mu) ** 2))
     if n == 1:
         return float("inf")

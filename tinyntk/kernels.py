@@ -22,6 +22,7 @@ import math
 import numpy
 
 from . import backend as B
+from . import checks
 
 OUTPUTS = ("mean", "trace", "sum", "full")
 
@@ -51,9 +52,7 @@ def _pair(X, X2):
 
 
 def _check_L(L):
-    if isinstance(L, bool) or not isinstance(L, (int, numpy.integer)) or L < 1:
-        raise ValueError(f"L must be a positive integer (hidden layers), got {L!r}")
-    return int(L)
+    return checks.positive_int("L (hidden layers)", L)
 
 
 # ----- Proposition 3.6 ----------------------------------------------------------------

@@ -138,13 +138,12 @@ class ReLUNet:
         once, so the same seed gives the same net on NumPy and CuPy.  ``init`` is a name
         from :data:`tinyntk.init.INITIALIZERS` or a function ``(rng, d, m, k, L) -> (W, V)``.
         """
-        for name, value in (("d", d), ("m", m), ("k", k), ("L", L)):
-            if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        d, m, k, L = (checks.positive_int(name, value)
+                      for name, value in (("d", d), ("m", m), ("k", k), ("L", L)))
         dt = _float_dtype(dtype)
         seed = checks.seed("seed", seed)
         rng = seed if isinstance(seed, numpy.random.Generator) else numpy.random.default_rng(seed)
-        W, V = initializers.get(init)(rng, int(d), int(m), int(k), int(L))
+        W, V = initializers.get(init)(rng, d, m, k, L)
         return cls(W=W, V=V, dtype=dt)
 
     def copy(self) -> "ReLUNet":
