@@ -16,7 +16,7 @@ import numpy
 
 from . import backend as B
 from . import checkpoint as checkpoint_io
-from . import checks, diagnostics, losses
+from . import checks, diagnostics
 from . import optim as optimizers
 
 
@@ -103,17 +103,17 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
             raise ValueError("optimizer='sgd' needs batch_size (the minibatch size B)")
         optimizer = None
-    if optimizer is None:
-        losses.get(loss)
-        checks.positive_float("lr", lr)
-        if batch_size is not None:
-            checks.positive_int("batch_size", batch_size)
-        checks.seed("seed", seed)
+    if optimizer is None:                       # make() checks lr, loss and batch_size
+        checks.seed("seed", seed)               # (GD itself does not use the seed)
+        opt = optimizers.make(lr, loss=loss, batch_size=batch_size, train_output=train_output,
+                              seed=seed)
     elif not (all(callable(getattr(optimizer, a, None)) for a in ("forward", "update", "undo"))
               and all(hasattr(optimizer, a) for a in ("lr", "loss", "train_output"))):
         raise TypeError(f"optimizer must be a tinyntk.optim optimizer (forward/update/undo, lr, loss, "
                         f"train_output), "
                         f"got {type(optimizer).__name__}")
+    else:
+        opt = optimizer
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, loss), got {callback!r}")
     probes = [diagnostics.Distance()] if probes is None else list(probes)
@@ -128,8 +128,6 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     for name, a in [(f"net.W[{i}]", w) for i, w in enumerate(net.W)] + [("net.V", net.V)]:
         if not checks.all_finite(a):
             raise ValueError(f"{name} contains NaN or inf: re-initialize the net")
-    opt = optimizer if optimizer is not None else optimizers.make(
-        lr, loss=loss, batch_size=batch_size, train_output=train_output, seed=seed)
     opt.loss.check_targets(Y)
     B_size = getattr(opt, "batch_size", None)
     if B_size is not None and B_size > X.shape[0]:
