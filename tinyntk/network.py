@@ -340,8 +340,7 @@ def _as_array(a, dtype, name: str):
 
 
 def _check_finite(a, name: str) -> None:
-    xp = B.get_backend().xp
-    if not bool(xp.isfinite(a).all()):
+    if not checks.all_finite(a):
         raise ValueError(f"{name} contains NaN or inf")
 
 
