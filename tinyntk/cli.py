@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_reproduce)
 
     b = sub.add_parser("bench", help="run a benchmark from bench/ (source checkout)")
-    b.add_argument("which", nargs="?", default="step", choices=["step", "ntk", "gpu", "parity"])
+    b.add_argument("which", nargs="?", default="step", choices=["step", "ntk", "predict", "gpu", "parity"])
     b.add_argument("--quick", action="store_true")
     b.set_defaults(fn=cmd_bench)
     return p
