@@ -242,8 +242,8 @@ def gp_posterior(K_train, Y, K_test_train, K_test_test, diag_reg=0.0):
     V = inverse.half_solve(p.K_tx.T)                    # Z^T K_train,test, (rank, N_test)
     mean = V.T @ inverse.half_solve(p.Y)                # (K_test,train Z)(Z^T Y)
     cov = K_tt - V.T @ V
-    cov += cov.T                                        # exactly symmetric
-    cov *= 0.5
+    cov = 0.5 * (cov + cov.T)         # exactly symmetric (a new array: CuPy's += does not
+                                      # guard against its output overlapping an input)
     N_test = K_tt.shape[0]
     return mean.reshape(p.test_shape), cov.reshape(_kernel_shape(N_test, p.blocks))
 
@@ -492,8 +492,9 @@ def _checked_spectrum(lam, eps, name):
             f"{name} is not positive semi-definite: its smallest eigenvalue is {lowest:.4g} "
             f"({lowest / scale:.3g} of its largest |eigenvalue| {scale:.4g}), below the rounding "
             f"level -{_rounding(eps) * N:.3g}·max|λ| for N = {N} in this dtype. A kernel "
-            "(NTK, NNGP, Gram) matrix is PSD: check how it was computed, or add a small "
-            "multiple of the identity (diag_reg) to regularize it")
+            "(NTK, NNGP, Gram) matrix is PSD: check how it was computed (in float64 if it "
+            "came out of float32 rounding), or regularize it with a small multiple of the "
+            "identity (K + c·I; diag_reg= in kernel_regression and gp_posterior)")
     return xp.where(lam > N * eps * scale, lam, 0.0)
 
 
