@@ -196,3 +196,56 @@ def verdict(value: float, target: float, smaller_is_better: bool = True) -> str:
     ok = value <= target if smaller_is_better else value >= target
     sign = "<=" if smaller_is_better else ">="
     return f"{'MET' if ok else 'NOT MET'} ({value:.3f} vs target {sign} {target:g})"
+
+
+class PipePeer:
+    """A peer library run by another Python (its own virtual environment), driven one line
+    at a time over a pipe, so that its calls can be interleaved with ours.
+
+    The script prints ``READY <json>`` once it is set up, then answers each ``run`` line on
+    stdin with one line starting ``done`` (what follows is returned by :meth:`run`).  The
+    process is pinned to the CPUs this process may use (``sched_setaffinity``), its XLA
+    thread flags follow ``THREADS``, and ``PYTHONPATH`` is dropped so that it cannot import
+    our tree.  ``info`` holds the READY line's JSON."""
+
+    def __init__(self, python: str, script: str, args: list, env: dict | None = None):
+        import json
+        import subprocess
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu",
+                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'true' if THREADS > 1 else 'false'} "
+                             f"intra_op_parallelism_threads={THREADS}", **(env or {}))
+        env.pop("PYTHONPATH", None)
+        cpus = sorted(os.sched_getaffinity(0))
+        self.proc = subprocess.Popen([python, "-c", script, *map(str, args)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env,
+                                     preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        self.info = None
+        for line in self.proc.stdout:
+            if line.startswith("READY "):
+                self.info = json.loads(line[6:])
+                break
+        if self.info is None:
+            err = self.proc.stderr.read().strip().splitlines()
+            self.close()
+            raise RuntimeError(err[-1] if err else f"{python} produced no output")
+
+    def run(self) -> str:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply.startswith("done"):
+            raise RuntimeError("the peer process stopped")
+        return reply[4:].strip()
+
+    def close(self) -> None:
+        import subprocess
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

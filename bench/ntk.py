@@ -23,18 +23,16 @@ does not have ``empirical_ntk`` yet.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (THREADS, base_parser, fmt_time, interleaved, limit_loaded_pools,  # noqa: E402
-                     print_header, table, verdict)
+from _common import (THREADS, PipePeer, base_parser, fmt_time, interleaved,  # noqa: E402
+                     limit_loaded_pools, print_header, table, verdict)
 
 import numpy as np  # noqa: E402
 
@@ -189,49 +187,23 @@ def nt_available() -> bool:
 
 
 class NeuralTangents:
-    """neural-tangents in its own process (its own venv), driven line by line over a pipe,
-    so that its runs can be interleaved with tinyntk's: ``__call__`` is one kernel
-    evaluation (the pipe round trip, ~0.1 ms, is inside the timing)."""
+    """neural-tangents in its own process (its own venv, a :class:`PipePeer`), so that its
+    runs can be interleaved with tinyntk's: ``__call__`` is one kernel evaluation (the pipe
+    round trip, ~0.1 ms, is inside the timing)."""
 
     def __init__(self, net, X, tmpdir):
         self.wfile = os.path.join(tmpdir, f"nt_{X.shape[0]}_{net.m}.npz")
         np.savez(self.wfile, W1=tn.to_numpy(net.W[0]), W2=tn.to_numpy(net.W[1]),
                  V=tn.to_numpy(net.V), X=X)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu",
-                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'true' if THREADS > 1 else 'false'} "
-                             f"intra_op_parallelism_threads={THREADS}")
-        env.pop("PYTHONPATH", None)
-        self.proc = subprocess.Popen([NT_PYTHON, "-c", NT_SCRIPT, str(X.shape[0]),
-                                      str(X.shape[1]), str(net.m), "0", self.wfile],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
-        self.info = None
-        for line in self.proc.stdout:
-            if line.startswith("READY "):
-                self.info = json.loads(line[6:])
-                break
-        if self.info is None:
-            err = self.proc.stderr.read().strip().splitlines()
-            self.close()
-            raise RuntimeError(err[-1] if err else "neural-tangents produced no output")
+        self.peer = PipePeer(NT_PYTHON, NT_SCRIPT, [X.shape[0], X.shape[1], net.m, 0, self.wfile])
+        self.info = self.peer.info
         self.K = np.load(self.wfile + ".K.npy")
 
     def __call__(self):
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
-        if self.proc.stdout.readline().strip() != "done":
-            raise RuntimeError("neural-tangents process stopped")
+        self.peer.run()
 
     def close(self):
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.peer.close()
 
 
 def torch_func_ntk(net, X):

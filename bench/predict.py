@@ -29,14 +29,12 @@ n/2): the two methods timed at t = n/2.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (THREADS, base_parser, fmt_time, interleaved, limit_loaded_pools,  # noqa: E402
+from _common import (PipePeer, base_parser, fmt_time, interleaved, limit_loaded_pools,  # noqa: E402
                      print_header, table, verdict)
 
 import numpy as np  # noqa: E402
@@ -74,47 +72,23 @@ for line in sys.stdin:
 
 
 class NeuralTangentsFlow:
-    """neural-tangents' ``gradient_descent_mse`` in its own process, driven over a pipe, on
-    the CPUs of this process and with its thread count; ``__call__`` is one prediction."""
+    """neural-tangents' ``gradient_descent_mse`` in its own process (a :class:`PipePeer`,
+    pinned to the CPUs of this process, with its thread count); ``__call__`` is one
+    prediction, and ``cpu_ratios`` collects its CPU-time / wall-time ratios."""
 
     def __init__(self, problem, tmpdir):
         path = os.path.join(tmpdir, f"nt_predict_{problem['K'].shape[0]}.npz")
         np.savez(path, **{k: problem[k] for k in ("K", "Y", "Ktx", "times", "lr")})
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1",
-                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'true' if THREADS > 1 else 'false'} "
-                             f"intra_op_parallelism_threads={THREADS}")
-        env.pop("PYTHONPATH", None)
-        cpus = sorted(os.sched_getaffinity(0))
-        self.proc = subprocess.Popen([NT_PYTHON, "-c", NT_SCRIPT, path], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
-        self.info, self.cpu_ratios = None, []
-        for line in self.proc.stdout:
-            if line.startswith("READY "):
-                self.info = json.loads(line[6:])
-                break
-        if self.info is None:
-            err = self.proc.stderr.read().strip().splitlines()
-            self.close()
-            raise RuntimeError(err[-1] if err else "neural-tangents produced no output")
+        self.peer = PipePeer(NT_PYTHON, NT_SCRIPT, [path], env={"JAX_ENABLE_X64": "1"})
+        self.info, self.cpu_ratios = self.peer.info, []
         out = np.load(path + ".out.npz")
         self.f, self.ft = out["f"], out["ft"]
 
     def __call__(self):
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
-        reply = self.proc.stdout.readline().split()
-        if not reply or reply[0] != "done":
-            raise RuntimeError("neural-tangents process stopped")
-        self.cpu_ratios.append(float(reply[1]))
+        self.cpu_ratios.append(float(self.peer.run()))
 
     def close(self):
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=60)
-        except (BrokenPipeError, ValueError, OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
+        self.peer.close()
 
 
 def make_problem(n, L=2, d=32, seed=0):

@@ -83,8 +83,10 @@ def test_array_of_times_in_any_order_and_both_methods_agree(k):
         ef, eft = literal(K, Y, lr, int(t), f0, K_tx, f0t)
         _close(fe[i], ef, scale)
         _close(fte[i], eft, scale)
-    empty, _ = tn.predict.gd_mse(K, Y, lr, np.array([], dtype=int))
-    assert empty.shape == (0, 30, k)
+    for method in ("eigh", "recursion"):
+        empty, empty_test = tn.predict.gd_mse(K, Y, lr, np.array([], dtype=int), f0, K_tx, f0t,
+                                              method=method)
+        assert empty.shape == (0, 30, k) and empty_test.shape == (0, 6, k)
 
 
 def test_defaults_zero_initial_outputs_and_no_test_points():
@@ -141,11 +143,22 @@ def test_t_inf_is_kernel_regression_on_a_nonsingular_kernel(flow):
     _close(ft, f0t - tn.predict.kernel_regression(K, f0 - Y, K_tx), 100.0)
 
 
+def test_t_inf_at_exactly_the_stable_limit_has_no_limit():
+    # K = diag(2, 1), n = 2, lr = 2, f0 = 0: 1 - a lambda_max = -1, GD alternates [0, 1], [2, 1]
+    K, Y = np.diag([2.0, 1.0]), np.ones((2, 1))
+    with pytest.warns(RuntimeWarning, match="not below 2n/λ_max"):
+        f, _ = tn.predict.gd_mse(K, Y, 2.0, [1000, 1001])
+    np.testing.assert_allclose(f[:, :, 0], [[0.0, 1.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match="has no limit"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tn.predict.gd_mse(K, Y, 2.0, np.inf)
+
+
 def test_t_inf_with_a_divergent_step_has_no_limit():
     K, _, _ = _kernels()
     Y, _, _ = _data(20, 1, 1)
     lr = 2.5 * 20 / np.linalg.eigvalsh(K)[-1]
-    with pytest.raises(ValueError, match="does not converge"):
+    with pytest.raises(ValueError, match="has no limit"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tn.predict.gd_mse(K, Y, lr, np.inf)
@@ -177,9 +190,14 @@ def test_singular_kernel_gives_finite_outputs_equal_to_the_recursion():
         assert np.isfinite(f).all() and np.isfinite(ft).all()
         _close(f, ef, 10.0)
         _close(ft, eft, 10.0 * t)
+    # t = inf: the residual keeps only its null-space part; the test outputs move by the
+    # pseudo-inverse regression of the residual
+    Kp = scipy.linalg.pinvh(K)
+    null = np.eye(15) - K @ Kp
     for flow in (False, True):
         f, ft = tn.predict.gd_mse(K, Y, lr, np.inf, f0, K_tx, f0t, flow=flow)
-        assert np.isfinite(f).all() and np.isfinite(ft).all()
+        np.testing.assert_allclose(f, Y + null @ (f0 - Y), atol=1e-9)
+        np.testing.assert_allclose(ft, f0t - K_tx @ Kp @ (f0 - Y), atol=1e-8)
     # kernel regression falls back to the pseudo-inverse: finite, fits every training
     # point (the labels are consistent), and equals the pinv formula
     mean = tn.predict.kernel_regression(K, Y, K_tx)
@@ -212,8 +230,11 @@ def test_rounding_level_negative_eigenvalue_is_accepted_and_a_real_one_rejected(
     lam = np.linspace(1.0, 5.0, 10)
     Y = np.ones((10, 1))
     lam[0] = -1e-13 * lam.max()
-    f, _ = tn.predict.gd_mse(_kernel_with_eigenvalues(lam), Y, 1.0, 100, method="eigh")
-    assert np.isfinite(f).all()
+    K = _kernel_with_eigenvalues(lam)
+    f, _ = tn.predict.gd_mse(K, Y, 1.0, 100, method="eigh")
+    # treated as 0: the literal recursion moves that component by (1 + 1e-14)^100 - 1 ~ 1e-12
+    ef, _ = literal(K, Y, 1.0, 100, np.zeros_like(Y), np.zeros((1, 10)), np.zeros((1, 1)))
+    _close(f, ef, 10.0)
     lam[0] = -1e-3 * lam.max()
     with pytest.raises(ValueError, match=r"not positive semi-definite: its smallest eigenvalue "
                                          r"is -0\.005"):
@@ -221,8 +242,28 @@ def test_rounding_level_negative_eigenvalue_is_accepted_and_a_real_one_rejected(
     with pytest.raises(ValueError, match="not positive semi-definite"):
         tn.predict.kernel_regression(_kernel_with_eigenvalues(lam), Y, np.ones((2, 10)))
     # the recursion is exact for any symmetric K and makes no PSD check
-    f, _ = tn.predict.gd_mse(_kernel_with_eigenvalues(lam), Y, 1.0, 3, method="recursion")
-    assert np.isfinite(f).all()
+    K = _kernel_with_eigenvalues(lam)
+    f, _ = tn.predict.gd_mse(K, Y, 1.0, 3, method="recursion")
+    ef, _ = literal(K, Y, 1.0, 3, np.zeros_like(Y), np.zeros((1, 10)), np.zeros((1, 1)))
+    _close(f, ef, 10.0)
+    # float32 kernels: the rounding level is r = 100 eps32, still far above a 5% eigenvalue
+    lam = np.linspace(1.0, 5.0, 200)
+    lam[0] = -0.05 * lam.max()
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        tn.predict.gd_mse(_kernel_with_eigenvalues(lam).astype(np.float32), np.ones((200, 1)),
+                          1.0, 1000, method="eigh")
+
+
+def test_a_failed_cholesky_that_does_not_raise_is_caught(monkeypatch):
+    """CuPy returns the partial factor of an indefinite matrix instead of raising; its failed
+    pivot is non-positive.  Simulated on NumPy: the solve must fall back (and reject the
+    indefinite kernel), not use the factor."""
+    lam = np.array([-0.3, 1.0, 2.0, 3.0])
+    K = _kernel_with_eigenvalues(lam)
+    partial = np.tril(K) + np.diag([0.7, 0.9, -0.3, 1.2] - np.diag(K))
+    monkeypatch.setattr(np.linalg, "cholesky", lambda A: partial)
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        tn.predict.kernel_regression(K, np.ones((4, 1)), np.ones((1, 4)))
 
 
 def test_gain_is_stable_for_zero_and_tiny_eigenvalues():
@@ -290,8 +331,17 @@ def test_full_kernel_is_the_flattened_problem():
     assert f.shape == (2, n, k) and ft.shape == (2, n_test, k)
     _close(f[1], ef.reshape(n, k), 10.0)
     _close(ft[1], eft.reshape(n_test, k), 100.0)
-    mean, cov = tn.predict.gp_posterior(K, Y, K_tx, Kall[n:, :, n:, :], diag_reg=0.1)
+    # kernel regression and the GP posterior on the flattened outputs
+    K_tt = Kall[n:, :, n:, :]
+    mean, cov = tn.predict.gp_posterior(K, Y, K_tx, K_tt, diag_reg=0.1)
     assert mean.shape == (n_test, k) and cov.shape == (n_test, k, n_test, k)
+    A = Kf + 0.1 * np.eye(n * k)
+    np.testing.assert_allclose(mean.reshape(-1), Kft @ np.linalg.solve(A, Y.reshape(-1)), atol=1e-10)
+    np.testing.assert_allclose(cov.reshape(n_test * k, -1),
+                               K_tt.reshape(n_test * k, -1) - Kft @ np.linalg.solve(A, Kft.T),
+                               atol=1e-9)
+    np.testing.assert_allclose(tn.predict.kernel_regression(K, Y, K_tx, diag_reg=0.1), mean,
+                               atol=1e-10)
 
 
 def test_gd_mse_on_a_nets_empirical_ntk_predicts_a_small_real_step():
@@ -330,14 +380,45 @@ def test_gp_posterior_mean_is_kernel_regression_and_cov_is_symmetric_psd():
     assert np.abs(cov).max() < 1e-8 * np.abs(K).max()
 
 
-def test_kernel_regression_on_nngp_and_float32_kernels():
-    X, Y = tn.data.sphere(n=20, d=6, k=1, seed=4)
-    Xt, _ = tn.data.sphere(n=5, d=6, k=1, seed=5)
-    K, K_tx = tn.kernels.nngp(X, L=2), tn.kernels.nngp(Xt, X, L=2)
-    mean = tn.predict.kernel_regression(K, Y, K_tx)
-    assert mean.dtype == np.float64
-    mean32 = tn.predict.kernel_regression(K.astype(np.float32), Y, K_tx.astype(np.float32))
-    assert np.abs(mean32 - mean).max() < 1e-2 * np.abs(mean).max()
+def test_a_float32_kernel_predicts_what_the_same_numbers_do_in_float64():
+    """Only the symmetry and PSD tolerances depend on the dtype: an ill-conditioned float32
+    kernel (cond ~ 4e7, where a cutoff at N·eps32 would zero most of its spectrum) gives
+    what its values give in float64, on both methods and in kernel regression."""
+    X, Y = tn.data.sphere(n=600, d=3, k=1, seed=0)
+    Xt, _ = tn.data.sphere(n=10, d=3, k=1, seed=1)
+    K32 = tn.kernels.ntk(X, L=2).astype(np.float32)
+    K32 = (K32 + K32.T) / 2
+    Ktx32 = tn.kernels.ntk(Xt, X, L=2).astype(np.float32)
+    K64, Ktx64 = K32.astype(np.float64), Ktx32.astype(np.float64)
+    lr = 600 / np.linalg.eigvalsh(K64)[-1]
+    for method in ("eigh", "recursion"):
+        f32, ft32 = tn.predict.gd_mse(K32, Y, lr, 300, K_test_train=Ktx32, method=method)
+        f64, ft64 = tn.predict.gd_mse(K64, Y, lr, 300, K_test_train=Ktx64, method=method)
+        assert f32.dtype == np.float64
+        np.testing.assert_array_equal(f32, f64)
+        np.testing.assert_array_equal(ft32, ft64)
+    fe, fte = tn.predict.gd_mse(K64, Y, lr, 300, K_test_train=Ktx64, method="eigh")
+    fr, ftr = tn.predict.gd_mse(K64, Y, lr, 300, K_test_train=Ktx64, method="recursion")
+    assert np.abs(fe - fr).max() < 1e-9 and np.abs(fte - ftr).max() < 1e-9
+    f_inf, _ = tn.predict.gd_mse(K32, Y, lr, np.inf, flow=True)
+    assert np.abs(f_inf - Y).max() < 1e-6                  # fitted: nothing was cut off
+    mean = tn.predict.kernel_regression(K32, Y, Ktx32)
+    np.testing.assert_allclose(mean, Ktx64 @ np.linalg.solve(K64, Y), rtol=1e-7, atol=1e-9)
+
+
+def test_lambda_max_from_products_on_low_rank_and_zero_kernels():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((100, 3))
+    for K in (A @ A.T, np.diag(np.linspace(0.0, 1.0, 100)) + 0.5):
+        top = np.linalg.eigvalsh(K)[-1]
+        assert predict._lambda_max(K) == pytest.approx(top, rel=1e-6)
+        assert predict._power_lambda_max(K) == pytest.approx(top, rel=1e-4)
+    Z = np.zeros((100, 100))
+    assert predict._lambda_max(Z) == 0.0 and predict._power_lambda_max(Z) == 0.0
+    # the default (recursion) path on a zero kernel: nothing moves
+    f, ft = tn.predict.gd_mse(Z, np.ones((100, 1)), 0.01, 3, np.full((100, 1), 2.0),
+                              np.zeros((4, 100)), np.full((4, 1), 5.0))
+    assert np.array_equal(f, np.full((100, 1), 2.0)) and np.array_equal(ft, np.full((4, 1), 5.0))
 
 
 # ----- warnings and bad input ---------------------------------------------------------
@@ -346,7 +427,7 @@ def test_a_divergent_step_size_warns_with_the_stable_limit(method):
     K, _, _ = _kernels(n=80, d=10)
     Y, _, _ = _data(80, 1, 1)
     limit = 2 * 80 / np.linalg.eigvalsh(K)[-1]
-    with pytest.warns(RuntimeWarning, match=f"above 2n/λ_max\\(K\\) = {limit:.4g}"):
+    with pytest.warns(RuntimeWarning, match=f"not below 2n/λ_max\\(K\\) = {limit:.4g}"):
         tn.predict.gd_mse(K, Y, 1.01 * limit, 3, method=method)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -389,6 +470,10 @@ def test_bad_inputs_name_the_argument():
     _bad(lambda: gd(K, Y, 1.0, float("nan"), flow=True), ValueError, "t contains NaN")
     _bad(lambda: gd(K, Y, 1.0, "ten"), TypeError, "t must be")
     _bad(lambda: gd(K, Y, 1.0, True), TypeError, "t must be")
+    _bad(lambda: gd(K, Y, 1.0, [1, [2, 3]]), TypeError, "t must be a number or a 1-D array")
+    _bad(lambda: gd(K, Y, 1.0, 1, flow="no"), TypeError, "flow must be True or False")
+    _bad(lambda: gd(K, Y[:, 0].reshape(-1, 1)[:5, 0], 1.0, 1), ValueError, r"got \(5,\)")
+    assert gd(K, Y, 1.0, 10**30, flow=True)[0].shape == (20, 2)    # a huge (object) int
     _bad(lambda: gd(K, Y, 1.0, 1, method="lu"), ValueError, "unknown method 'lu'")
     _bad(lambda: gd(K, Y, 1.0, 2.5, flow=True, method="recursion"), ValueError, "method='recursion'")
     _bad(lambda: gd(K, Y, 1.0, np.inf, method="recursion"), ValueError, "method='recursion'")
@@ -404,6 +489,8 @@ def test_bad_inputs_name_the_argument():
     asym = K_tt.copy()
     asym[0, 1] += 1.0
     _bad(lambda: gp(K, Y, K_tx, asym), ValueError, "K_test_test is not symmetric")
+    half = np.array([[1.0, 0.5], [0.0, 1.0]], dtype=np.float16)    # r = 1e-3 even in float16
+    _bad(lambda: gd(half, np.ones((2, 1)), 1.0, 1), ValueError, "K_train is not symmetric")
 
 
 def test_rounding_asymmetry_is_symmetrized_and_float32_tolerated():

@@ -48,16 +48,21 @@ backend, and the results are float64 arrays of the active backend.
 Rounding
 --------
 Kernels computed in floating point are symmetric and positive semi-definite (PSD) only to
-rounding.  With :math:`\epsilon` the machine epsilon of the kernel's dtype (float64 for
-integers), ``N`` its side and :math:`s = \max|\lambda|`:
+rounding.  With ``N`` the kernel's side, :math:`k_{\max} = \max_{ij}|K_{ij}|`, and the
+rounding level of the kernel's dtype :math:`r = \min(10^{-3}, \max(10^{-10}, 100\epsilon))`
+(:math:`10^{-10}` for float64 and integers, :math:`1.2\cdot10^{-5}` for float32):
 
-* ``K`` is *symmetric* if :math:`\max|K - K^\top| \le r\,\max|K|` with
-  :math:`r = \max(10^{-10}, 10^3\epsilon)`; it is then replaced by :math:`(K + K^\top)/2`.
-  A larger asymmetry raises ``ValueError``.
-* an eigenvalue below :math:`-r N s` means ``K`` is not a kernel matrix: ``ValueError``
-  with the most negative eigenvalue.  Eigenvalues :math:`\le N\epsilon s` (SciPy's
-  ``pinvh`` cutoff), small negatives included, are *treated as 0*: those directions are not
-  resolved by ``K`` and GD does not move the residual along them.
+* ``K`` is *symmetric* if :math:`\max|K - K^\top| \le r\,k_{\max}`; it is then replaced by
+  :math:`(K + K^\top)/2`.  A larger asymmetry raises ``ValueError``.
+* an eigenvalue below :math:`-r N k_{\max}` (an upper bound of what entrywise rounding of
+  relative size ``r`` can do to an eigenvalue) means ``K`` is not a kernel matrix:
+  ``ValueError`` with the most negative eigenvalue.  The recursion path of :func:`gd_mse`
+  computes no eigenvalues and makes no such check.
+* once in float64, the matrix given is taken as exact: eigenvalues
+  :math:`\le N\epsilon_{64}\lambda_{\max}` (SciPy's ``pinvh`` cutoff), small negatives
+  included, are *treated as 0*: float64 does not resolve them, and GD does not move the
+  residual along them.  A float32 kernel gives the same predictions as the same numbers
+  in float64.
 """
 from __future__ import annotations
 
@@ -155,6 +160,8 @@ def gd_mse(K_train, Y, lr, t, f0_train=None, K_test_train=None, f0_test=None, fl
     """
     p = _problem(K_train, Y, f0_train, K_test_train, f0_test)
     a = checks.positive_float("lr", lr) / p.n
+    if not isinstance(flow, (bool, numpy.bool_)):
+        raise checks.ArgumentTypeError(f"flow must be True or False, got {flow!r}")
     times, scalar = _times(t, flow)
     method = checks.one_of("method", method, METHODS)
     iterable = not flow and bool(numpy.isfinite(times).all())
@@ -176,9 +183,9 @@ def kernel_regression(K_train, Y, K_test_train, diag_reg=0.0):
 
     The limit ``t → inf`` of :func:`gd_mse` with ``f0 = 0`` (for a nonsingular ``K``).
     Solved by a Cholesky factorization; where ``K + diag_reg·I`` is singular to rounding
-    (a Cholesky pivot :math:`\le N\epsilon\max_i K_{ii}`, e.g. duplicate training points),
-    by the pseudo-inverse on the range of ``K`` (an eigendecomposition, eigenvalues
-    :math:`\le N\epsilon\lambda_{\max}` dropped).  The result is never NaN for finite
+    (a Cholesky pivot :math:`L_{ii} \le (N\epsilon_{64}\max_i K_{ii})^{1/2}`, e.g. duplicate
+    training points), by the pseudo-inverse on the range of ``K`` (an eigendecomposition,
+    eigenvalues :math:`\le N\epsilon_{64}\lambda_{\max}` dropped).  The result is never NaN for finite
     input.
 
     Parameters
@@ -194,8 +201,7 @@ def kernel_regression(K_train, Y, K_test_train, diag_reg=0.0):
     array ``(n_test, k)``
     """
     p = _problem(K_train, Y, None, K_test_train, None, need_test=True)
-    inverse = _PseudoInverse(p.K, checks.positive_float("diag_reg", diag_reg, allow_zero=True),
-                             p.eps)
+    inverse = _PseudoInverse(p, checks.positive_float("diag_reg", diag_reg, allow_zero=True))
     mean = p.K_tx @ inverse.solve(p.Y)
     return mean.reshape(p.test_shape)
 
@@ -231,14 +237,13 @@ def gp_posterior(K_train, Y, K_test_train, K_test_test, diag_reg=0.0):
         ``(n_test, k, n_test, k)`` for a 4-D kernel
     """
     p = _problem(K_train, Y, None, K_test_train, None, need_test=True)
-    K_tt, eps_tt = _kernel_matrix(K_test_test, "K_test_test", p.blocks)
+    K_tt, r_tt = _kernel_matrix(K_test_test, "K_test_test", p.blocks)
     _square(K_tt, tuple(numpy.shape(K_test_test)), "K_test_test")
     if K_tt.shape[0] != p.K_tx.shape[0]:
         raise ValueError(f"K_test_test must be the kernel of the {p.test_shape[0]} test points "
                          f"of K_test_train, got shape {tuple(numpy.shape(K_test_test))}")
-    K_tt = _symmetric(K_tt, "K_test_test", eps_tt)
-    inverse = _PseudoInverse(p.K, checks.positive_float("diag_reg", diag_reg, allow_zero=True),
-                             p.eps)
+    K_tt, _ = _symmetric(K_tt, "K_test_test", r_tt)
+    inverse = _PseudoInverse(p, checks.positive_float("diag_reg", diag_reg, allow_zero=True))
     V = inverse.half_solve(p.K_tx.T)                    # Z^T K_train,test, (rank, N_test)
     mean = V.T @ inverse.half_solve(p.Y)                # (K_test,train Z)(Z^T Y)
     cov = K_tt - V.T @ V
@@ -261,7 +266,8 @@ class _Problem:
     F0_test: object
     n: int                 # training examples (the 1/n of eq. (2.1))
     blocks: int | None     # k of an (n, k, n, k) kernel, None for (n, n)
-    eps: float             # machine epsilon of K's dtype
+    r: float               # rounding level of K's dtype (module docstring)
+    k_max: float           # max |K_ij|
     train_shape: tuple
     test_shape: tuple | None
 
@@ -274,7 +280,7 @@ class _Problem:
         if self.K_tx is not None:
             N, c = S.shape[1], S.shape[2]
             KS = self.K_tx @ S.transpose(1, 0, 2).reshape(N, T * c)   # one product for all t
-            f_test = self.F0_test - KS.reshape(-1, T, c).transpose(1, 0, 2)
+            f_test = self.F0_test - KS.reshape(KS.shape[0], T, c).transpose(1, 0, 2)
             f_test = f_test.reshape((T,) + self.test_shape)
         f_train = f_train.reshape((T,) + self.train_shape)
         if scalar:
@@ -283,11 +289,11 @@ class _Problem:
 
 
 def _problem(K_train, Y, f0_train, K_test_train, f0_test, need_test=False) -> _Problem:
-    K, eps = _kernel_matrix(K_train, "K_train", either=True)
+    K, r = _kernel_matrix(K_train, "K_train", either=True)
     shape = tuple(numpy.shape(K_train))
     blocks = shape[1] if len(shape) == 4 else None
     _square(K, shape, "K_train")
-    K = _symmetric(K, "K_train", eps)
+    K, k_max = _symmetric(K, "K_train", r)
     n = shape[0]
     Y = _outputs(Y, "Y", n, blocks)
     train_shape = tuple(Y.shape)
@@ -313,8 +319,8 @@ def _problem(K_train, Y, f0_train, K_test_train, f0_test, need_test=False) -> _P
                    _outputs(f0_test, "f0_test", n_test, blocks, test_shape))
         F0_test = F0_test.reshape(K_tx.shape[0], -1)
     c = 1 if blocks is not None else train_shape[1]
-    return _Problem(K, Y.reshape(-1, c), R0.reshape(-1, c), K_tx, F0_test, n, blocks, eps,
-                    train_shape, test_shape)
+    return _Problem(K, Y.reshape(-1, c), R0.reshape(-1, c), K_tx, F0_test, n, blocks, r,
+                    k_max, train_shape, test_shape)
 
 
 def _shape_name(blocks, rows="n") -> str:
@@ -327,7 +333,7 @@ def _kernel_shape(N, blocks) -> tuple:
 
 def _kernel_matrix(K, name, blocks=None, either=False):
     """``K`` as a finite float64 matrix of the active backend, ``(rows, cols)``, and the
-    machine epsilon of its dtype.  A 4-D kernel ``(a, k, b, k)`` becomes ``(a·k, b·k)``.
+    rounding level of its dtype (:func:`_rounding`).  A 4-D kernel ``(a, k, b, k)`` becomes ``(a·k, b·k)``.
     ``either``: 2-D or 4-D (the training kernel); else the kind ``K_train`` fixed, 2-D for
     ``blocks=None`` and 4-D with ``k = blocks`` outputs otherwise."""
     K = checks.real_array(K, name)
@@ -348,7 +354,7 @@ def _kernel_matrix(K, name, blocks=None, either=False):
     kind = numpy.dtype(K.dtype)
     eps = float(numpy.finfo(kind if kind.kind == "f" else numpy.float64).eps)
     rows = shape[0] * (1 if len(shape) == 2 else shape[1])
-    return B.asarray(K, dtype=numpy.float64).reshape(rows, -1), eps
+    return B.asarray(K, dtype=numpy.float64).reshape(rows, -1), _rounding(eps)
 
 
 def _square(K, shape, name):
@@ -357,13 +363,17 @@ def _square(K, shape, name):
         raise ValueError(f"{name} must be square, (n, n) or (n, k, n, k), got shape {shape}")
 
 
+EPS64 = float(numpy.finfo(numpy.float64).eps)
+
+
 def _rounding(eps) -> float:
-    """The relative rounding level ``r`` of the module docstring."""
-    return max(1e-10, 1e3 * eps)
+    """The relative rounding level ``r`` of a dtype with machine epsilon ``eps``."""
+    return min(1e-3, max(1e-10, 100.0 * eps))
 
 
-def _symmetric(K, name, eps, block=64):
-    """``K`` if it is exactly symmetric, ``(K + K^T)/2`` if it is to rounding, else an error.
+def _symmetric(K, name, r, block=64):
+    """``(K, max|K_ij|)``: ``K`` if it is exactly symmetric, ``(K + K^T)/2`` if it is to the
+    rounding level ``r``, else an error.
 
     The upper triangle is compared with the lower one in blocks of ``block`` rows: half the
     work of ``K - K.T``, a small temporary, and ~2.5x faster at N = 2048 (fewer cache misses
@@ -374,28 +384,29 @@ def _symmetric(K, name, eps, block=64):
     for s in range(0, N, block):
         D = K[s:s + block, s:] - K[s:, s:s + block].T
         gap = max(gap, float(xp.abs(D).max()))
-    if gap == 0.0:
-        return K
     scale = max(float(K.max()), -float(K.min()))
-    if gap > _rounding(eps) * scale:
+    if gap == 0.0:
+        return K, scale
+    if gap > r * scale:
         raise ValueError(f"{name} is not symmetric: max|K - K^T| = {gap:.3g} against max|K| = "
                          f"{scale:.3g}; a kernel matrix is symmetric (pass (K + K.T) / 2 if "
                          "the asymmetry is rounding from a lower precision)")
     S = K + K.T
     S *= 0.5
-    return S
+    return S, scale
 
 
 def _outputs(A, name, n, blocks, shape=None):
     """``A`` as a finite float64 ``(n, k)`` array of the active backend (``(n,)`` is read as
     ``(n, 1)``), of the given ``shape`` if one is given."""
     A = checks.real_array(A, name)
+    given = tuple(A.shape)
     if A.ndim == 1:
         A = A.reshape(-1, 1)
     expected = shape or (n, blocks if blocks is not None else (A.shape[1] if A.ndim == 2 else "k"))
     if A.ndim != 2 or tuple(A.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)} (n, k) to match the "
-                         f"kernels, got {tuple(A.shape)}")
+                         f"kernels, got {given}")
     if not checks.all_finite(A):
         raise ValueError(f"{name} contains NaN or inf")
     return B.asarray(A, dtype=numpy.float64)
@@ -406,7 +417,13 @@ def _times(t, flow):
     if isinstance(t, (bool, numpy.bool_)) or isinstance(t, (str, bytes)):
         raise checks.ArgumentTypeError(f"t must be a number of steps or a 1-D array of them, "
                                        f"got {t!r}")
-    times = B.to_numpy(t) if hasattr(t, "dtype") else numpy.asarray(t)
+    try:
+        times = B.to_numpy(t) if hasattr(t, "dtype") else numpy.asarray(t)
+        if times.dtype.kind == "O":                # e.g. 10**30, beyond int64
+            times = times.astype(numpy.float64)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise TypeError(f"t must be a number or a 1-D array of numbers, got {t!r} ({exc})") \
+            from None
     if times.dtype.kind not in "fiu":
         raise TypeError(f"t must be real numbers (steps or times), got dtype {times.dtype}")
     if times.ndim > 1:
@@ -431,13 +448,13 @@ def _spectral(p: _Problem, a, times, flow):
     (so that ``f_test = f0_test - K_tx S``), each ``(T, N, c)``."""
     xp = B.get_backend().xp
     lam, U = xp.linalg.eigh(p.K)
-    lam = _checked_spectrum(lam, p.eps, "K_train")
+    lam = _checked_spectrum(lam, p.r * p.k_max, "K_train")
     lam_max = float(lam[-1])
-    if not flow and lam_max > 0 and a * lam_max > 2.0:
+    if not flow and a * lam_max >= 2.0:
         if numpy.isinf(times).any():
             raise ValueError(f"t = inf: GD with lr = {a * p.n:.4g} >= 2n/λ_max = "
-                             f"{2.0 / lam_max * p.n:.4g} does not converge (it diverges along "
-                             "K's top eigendirection); take a smaller lr")
+                             f"{2.0 / lam_max * p.n:.4g} has no limit (it oscillates or diverges "
+                             "along K's top eigendirection); take a smaller lr")
         _warn_step(a, lam_max, p.n)
     decay, gain = _filters(lam, a, times, flow)          # (T, N) each
     C = U.T @ p.R0                                                     # (N, c)
@@ -481,26 +498,27 @@ def _filters(lam, a, times, flow):
     return decay, gain
 
 
-def _checked_spectrum(lam, eps, name):
-    """The eigenvalues with rounding-level ones set to 0; ``ValueError`` for a non-PSD K."""
+def _checked_spectrum(lam, rounding, name):
+    """The eigenvalues with those float64 does not resolve set to 0; ``ValueError`` for a
+    non-PSD kernel (an eigenvalue below ``-N · rounding``, ``rounding = r · max|K_ij|``)."""
     xp = B.get_backend().xp
     N = lam.shape[0]
     scale = float(xp.abs(lam).max())
     lowest = float(lam[0])
-    if lowest < -_rounding(eps) * N * scale:
+    if lowest < -N * rounding:
         raise ValueError(
             f"{name} is not positive semi-definite: its smallest eigenvalue is {lowest:.4g} "
             f"({lowest / scale:.3g} of its largest |eigenvalue| {scale:.4g}), below the rounding "
-            f"level -{_rounding(eps) * N:.3g}·max|λ| for N = {N} in this dtype. A kernel "
+            f"level -{N * rounding:.3g} (N·r·max|K_ij| for N = {N} in its dtype). A kernel "
             "(NTK, NNGP, Gram) matrix is PSD: check how it was computed (in float64 if it "
             "came out of float32 rounding), or regularize it with a small multiple of the "
             "identity (K + c·I; diag_reg= in kernel_regression and gp_posterior)")
-    return xp.where(lam > N * eps * scale, lam, 0.0)
+    return xp.where(lam > N * EPS64 * scale, lam, 0.0)
 
 
 def _warn_step(a, lam_max, n):
     warnings.warn(
-        f"lr = {a * n:.4g} is above 2n/λ_max(K) = {2.0 * n / lam_max:.4g} (λ_max = "
+        f"lr = {a * n:.4g} is not below 2n/λ_max(K) = {2.0 * n / lam_max:.4g} (λ_max = "
         f"{lam_max:.4g}, n = {n}): GD on this kernel diverges along its top eigendirection; "
         f"take lr < {2.0 * n / lam_max:.4g}, e.g. n/λ_max = {n / lam_max:.4g}",
         RuntimeWarning, stacklevel=4)
@@ -512,7 +530,7 @@ def _recursion(p: _Problem, a, times):
     ``S <- S + a R`` (so ``f_test = f0_test - K_tx S``); ``(T, N, c)`` each."""
     xp = B.get_backend().xp
     lam_max = _lambda_max(p.K)
-    if lam_max > 0 and a * lam_max > 2.0:
+    if a * lam_max >= 2.0:
         _warn_step(a, lam_max, p.n)
     N, c = p.R0.shape
     steps = times.astype(numpy.int64)
@@ -537,17 +555,43 @@ def _recursion(p: _Problem, a, times):
 
 
 def _lambda_max(K) -> float:
-    """The largest eigenvalue of the symmetric ``K`` from a few matrix-vector products
-    (Lanczos, ``eigsh``; dense ``eigvalsh`` for small ``K``)."""
+    """The largest eigenvalue of the symmetric ``K`` from matrix-vector products only:
+    Lanczos (SciPy's ``eigsh``) on NumPy, power iteration where ``eigsh`` fails (a zero
+    ``K``) and on CuPy (whose released ``eigsh`` returns NaN for matrices of rank below its
+    Lanczos basis, cupy/cupy#5001); dense ``eigvalsh`` for ``N <= 64``."""
     xp = B.get_backend().xp
     N = K.shape[0]
     if N <= 64:
         return float(xp.linalg.eigvalsh(K)[-1])
     if xp is numpy:
-        from scipy.sparse.linalg import eigsh
-    else:  # pragma: no cover - needs a GPU
-        from cupyx.scipy.sparse.linalg import eigsh
-    return float(eigsh(K, k=1, which="LA", tol=1e-6, return_eigenvectors=False)[0])
+        from scipy.sparse.linalg import ArpackError, eigsh
+        v0 = numpy.random.default_rng(0).standard_normal(N)
+        try:
+            return float(eigsh(K, k=1, which="LA", tol=1e-6, v0=v0,
+                               return_eigenvectors=False)[0])
+        except ArpackError:
+            pass
+    return _power_lambda_max(K)
+
+
+def _power_lambda_max(K, iters=300, tol=1e-6) -> float:
+    """Power iteration with a fixed start: the Rayleigh quotient of the dominant
+    eigenvector (λ_max for a PSD ``K``), to relative ``tol``; 0 for a zero ``K``."""
+    xp = B.get_backend().xp
+    v = xp.asarray(numpy.random.default_rng(0).standard_normal(K.shape[0]))
+    v /= xp.linalg.norm(v)
+    lam = 0.0
+    for _ in range(iters):
+        w = K @ v
+        norm = float(xp.linalg.norm(w))
+        if norm == 0.0:
+            return 0.0
+        new = float(v @ w)
+        v = w / norm
+        if abs(new - lam) <= tol * abs(new):
+            return new
+        lam = new
+    return lam
 
 
 # ----- solves -------------------------------------------------------------------------
@@ -555,14 +599,14 @@ class _PseudoInverse:
     r""":math:`(K + \rho I)^{+} = Z Z^\top`: ``Z = L^{-T}`` from a Cholesky factorization, or
     :math:`U_r \Lambda_r^{-1/2}` on the numerical range of ``K`` when ``K`` is singular."""
 
-    def __init__(self, K, diag_reg, eps):
+    def __init__(self, p: _Problem, diag_reg):
         xp = B.get_backend().xp
-        N = K.shape[0]
-        A = K + diag_reg * xp.eye(N) if diag_reg else K
-        self.L = _cholesky(A, eps)
+        N = p.K.shape[0]
+        A = p.K + diag_reg * xp.eye(N) if diag_reg else p.K
+        self.L = _cholesky(A)
         if self.L is None:
             lam, U = xp.linalg.eigh(A)
-            lam = _checked_spectrum(lam, eps, "K_train + diag_reg·I")
+            lam = _checked_spectrum(lam, p.r * (p.k_max + diag_reg), "K_train + diag_reg·I")
             keep = lam > 0
             self.U, self.scale = U[:, keep], 1.0 / xp.sqrt(lam[keep])
 
@@ -580,18 +624,21 @@ class _PseudoInverse:
         return self.U @ (H * self.scale[:, None])
 
 
-def _cholesky(A, eps):
-    """The lower Cholesky factor of ``A``, or ``None`` when ``A`` is singular to rounding
-    (a pivot :math:`L_{ii}^2 \\le N\\epsilon\\max_i A_{ii}`, or the factorization fails)."""
+def _cholesky(A):
+    r"""The lower Cholesky factor of ``A``, or ``None`` when ``A`` is not positive definite
+    to float64 rounding: the factorization fails, or a pivot
+    :math:`L_{ii} \le (N\epsilon_{64}\max_i A_{ii})^{1/2}`.  The diagonal itself is
+    tested (not its square): CuPy does not raise on a failed factorization, it returns
+    the partial factor, whose failed pivot is non-positive (LAPACK ``potrf``)."""
     xp = B.get_backend().xp
     try:
         L = xp.linalg.cholesky(A)
     except numpy.linalg.LinAlgError:
         return None
-    pivots = xp.diagonal(L) ** 2
-    if not checks.all_finite(pivots):          # CuPy fills a failed factor with NaN
+    pivots = xp.diagonal(L)
+    if not checks.all_finite(pivots):
         return None
-    if float(pivots.min()) <= A.shape[0] * eps * float(xp.diagonal(A).max()):
+    if float(pivots.min()) <= math.sqrt(A.shape[0] * EPS64 * float(xp.diagonal(A).max())):
         return None
     return L
 
