@@ -519,7 +519,8 @@ def _checked_spectrum(lam, rounding, name):
 def _warn_step(a, lam_max, n):
     warnings.warn(
         f"lr = {a * n:.4g} is not below 2n/λ_max(K) = {2.0 * n / lam_max:.4g} (λ_max = "
-        f"{lam_max:.4g}, n = {n}): GD on this kernel diverges along its top eigendirection; "
+        f"{lam_max:.4g}, n = {n}): GD on this kernel does not converge (it oscillates or "
+        f"diverges) along its top eigendirection; "
         f"take lr < {2.0 * n / lam_max:.4g}, e.g. n/λ_max = {n / lam_max:.4g}",
         RuntimeWarning, stacklevel=4)
 
