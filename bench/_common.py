@@ -198,6 +198,16 @@ def verdict(value: float, target: float, smaller_is_better: bool = True) -> str:
     return f"{'MET' if ok else 'NOT MET'} ({value:.3f} vs target {sign} {target:g})"
 
 
+#: The Python of the side environment that holds neural-tangents (see bench/README.md).
+NT_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         ".venv-nt", "bin", "python")
+
+
+def nt_available() -> bool:
+    """Whether ``.venv-nt`` (neural-tangents' side environment) exists."""
+    return os.path.exists(NT_PYTHON)
+
+
 class PipePeer:
     """A peer library run by another Python (its own virtual environment), driven one line
     at a time over a pipe, so that its calls can be interleaved with ours.

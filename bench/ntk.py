@@ -31,8 +31,9 @@ import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (THREADS, PipePeer, base_parser, fmt_time, interleaved,  # noqa: E402
-                     limit_loaded_pools, print_header, table, verdict)
+from _common import (NT_PYTHON, THREADS, PipePeer, base_parser, fmt_time,  # noqa: E402
+                     interleaved, limit_loaded_pools, nt_available, print_header, table,
+                     verdict)
 
 import numpy as np  # noqa: E402
 
@@ -52,7 +53,6 @@ except ImportError:
     torch = None
 
 NT_FIGURES = {(256, 1024): 0.022, (512, 2048): 0.41}     # the issue's neural-tangents times (s)
-NT_PYTHON = os.path.join(ROOT, ".venv-nt", "bin", "python")
 
 
 # --------------------------------------------------------------------------------------
@@ -180,10 +180,6 @@ for line in sys.stdin:                               # one line "run" = one kern
     kfn(Xj, None, params).block_until_ready()
     print("done", flush=True)
 """
-
-
-def nt_available() -> bool:
-    return os.path.exists(NT_PYTHON)
 
 
 class NeuralTangents:

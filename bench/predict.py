@@ -34,8 +34,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (PipePeer, base_parser, fmt_time, interleaved, limit_loaded_pools,  # noqa: E402
-                     print_header, table, verdict)
+from _common import (NT_PYTHON, PipePeer, base_parser, fmt_time, interleaved,  # noqa: E402
+                     limit_loaded_pools, nt_available, print_header, table, verdict)
 
 import numpy as np  # noqa: E402
 
@@ -43,7 +43,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import tinyntk as tn  # noqa: E402
 
-NT_PYTHON = os.path.join(ROOT, ".venv-nt", "bin", "python")
 TARGETS = {"a": 0.5, "b": 1.3, "c": 0.3}
 
 NT_SCRIPT = r"""
@@ -202,7 +201,7 @@ def main():
     p = base_parser(__doc__.splitlines()[0])
     args = p.parse_args()
     limit_loaded_pools(args.threads)
-    nt = os.path.exists(NT_PYTHON)
+    nt = nt_available()
     print_header("bench/predict.py: kernel-regime predictions on the CPU", args.threads,
                  [f"neural-tangents: {NT_PYTHON}" if nt else
                   "neural-tangents: no .venv-nt (no peer column; see bench/ntk.py)",
