@@ -210,6 +210,7 @@ def test_assumption_warning_once_for_off_sphere_data(small):
     found = [w for w in caught if issubclass(w.category, tn.AssumptionWarning)]
     assert len(found) == 1, [str(w.message) for w in caught]
     assert "Assumption 3.1" in str(found[0].message)
+    assert found[0].filename == __file__, "the warning points at the caller of train"
     assert issubclass(tn.AssumptionWarning, UserWarning)
     with warnings.catch_warnings():
         warnings.simplefilter("error", tn.AssumptionWarning)

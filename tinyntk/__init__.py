@@ -13,7 +13,7 @@ from . import checkpoint, checks
 from .checkpoint import CheckpointError
 from .checks import AssumptionWarning, MemoryBudgetError
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "BackendUnavailable", "Cache", "Diverged", "Grads", "ReLUNet", "backend", "data",

@@ -60,13 +60,28 @@ class MemoryBudgetError(ValueError):
 
 
 # ----- scalars -------------------------------------------------------------------------
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer that is not a bool (``True`` is not a number of steps)."""
     return not isinstance(value, (bool, numpy.bool_)) and isinstance(value, (int, numpy.integer))
+
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def float_dtype(dtype) -> numpy.dtype:
+    """``dtype`` as a ``numpy.dtype`` if it is one of :data:`FLOAT_DTYPES`, else a TypeError."""
+    try:
+        dt = numpy.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+    return dt
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
     """``value`` as a Python int ``>= minimum``; ``ValueError``/``TypeError`` naming ``name``."""
-    if not _is_int(value):
+    if not is_int(value):
         if isinstance(value, (float, numpy.floating)) and float(value).is_integer():
             raise ArgumentTypeError(f"{name} must be an integer, got the float {value!r}")
         raise ArgumentTypeError(f"{name} must be a positive integer, got {value!r} "
@@ -97,7 +112,7 @@ def seed(name: str, value):
     a SeedSequence."""
     if value is None or isinstance(value, (numpy.random.Generator, numpy.random.SeedSequence)):
         return value
-    if not _is_int(value):
+    if not is_int(value):
         raise ArgumentTypeError(f"{name} must be a non-negative integer, None or a numpy Generator, "
                         f"got {value!r} ({type(value).__name__})")
     if value < 0:

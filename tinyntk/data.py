@@ -69,8 +69,7 @@ def sphere(n: int = 64, d: int = 16, k: int = 1, mu: float = 0.5, seed=0, target
         raise ValueError(f"mu must lie in (0, 1) so that ||x|| = 1 with x[-1] = mu, got {mu}")
     if not isinstance(target, str) or target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: expected one of {', '.join(TARGETS)}")
-    from .network import _float_dtype
-    dtype = _float_dtype(dtype)
+    dtype = checks.float_dtype(dtype)
     teacher_width = checks.positive_int("teacher_width", teacher_width)
     seed = checks.seed("seed", seed)
     if target == "sign" and k != 1:

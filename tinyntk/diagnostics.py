@@ -112,6 +112,15 @@ class Distance:
     def start(self, state: TrainState) -> None:
         self._v = [None] * state.net.L
 
+    def state_dict(self) -> dict:
+        """The warm-start vectors, ``{"v<l>": host array}`` (what a checkpoint keeps, so a
+        resumed run records the same values)."""
+        return {f"v{l}": B.to_numpy(v) for l, v in enumerate(self._v or []) if v is not None}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, v in state.items():
+            self._v[int(key[1:])] = B.asarray(v)
+
     def __call__(self, state: TrainState) -> list:
         if self._v is None:
             self.start(state)
@@ -414,10 +423,10 @@ def kernel_predicted_rate(lr: float, Theta0, n: int) -> float:
     ``Theta0`` is the kernel matrix ``(n, n)``, or directly its smallest eigenvalue (a
     number).
     """
-    from .kernels import _lambda_min
+    from .kernels import lambda_min
 
     if numpy.ndim(Theta0) == 0:              # reads .ndim, so no host copy of a CuPy array
         lam = float(Theta0)
     else:
-        lam = _lambda_min(B.asarray(Theta0))
+        lam = lambda_min(B.asarray(Theta0))
     return float((1.0 - float(lr) * lam / int(n)) ** 2)

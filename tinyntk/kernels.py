@@ -119,10 +119,12 @@ def lambda_0(X) -> float:
     Symmetric eigensolver: ``scipy.linalg.eigvalsh`` (smallest eigenvalue only) on
     NumPy, ``xp.linalg.eigvalsh`` on CuPy.
     """
-    return _lambda_min(gram_H(X))
+    return lambda_min(gram_H(X))
 
 
-def _lambda_min(K) -> float:
+def lambda_min(K) -> float:
+    """The smallest eigenvalue of a symmetric matrix ``K`` (a host float): SciPy's
+    ``eigvalsh`` for that one eigenvalue on NumPy, ``xp.linalg.eigvalsh`` on CuPy."""
     if B.get_backend().name == "numpy":
         import scipy.linalg
 

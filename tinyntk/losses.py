@@ -77,7 +77,7 @@ def loss_and_grad(net, X, Y, loss="square", need_V: bool = True):
     Y = net.check_targets(Y, X.shape[0])
     loss.check_targets(Y)
     out, cache = net.forward(X, cache=True, check=False)
-    net._check_output(out, X)
+    net.check_output(out, X)
     E = loss.grad(out, Y)
     grads = net.backward(cache, E, need_V=need_V)
     if not need_V:

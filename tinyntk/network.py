@@ -54,20 +54,10 @@ from dataclasses import dataclass, field
 import numpy
 
 from . import backend as B
-from . import checks
+from . import checks, fileio
 from . import init as initializers
 
-FLOAT_DTYPES = ("float32", "float64")
-
-
-def _float_dtype(dtype) -> numpy.dtype:
-    try:
-        dt = numpy.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.name not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
-    return dt
+FLOAT_DTYPES = checks.FLOAT_DTYPES
 
 
 @dataclass
@@ -118,7 +108,7 @@ class ReLUNet:
         host_W = [_host_matrix(w, f"W[{i}]") for i, w in enumerate(W)]
         host_V = _host_matrix(V, "V")
         # Integer weights are converted: float32 stays float32, anything else -> float64.
-        dt = _float_dtype(dtype if dtype is not None else numpy.result_type(*host_W, host_V, numpy.float32))
+        dt = checks.float_dtype(dtype if dtype is not None else numpy.result_type(*host_W, host_V, numpy.float32))
         m, d = host_W[0].shape
         for l, w in enumerate(host_W[1:], start=2):
             if w.shape != (m, m):
@@ -144,7 +134,7 @@ class ReLUNet:
         """
         d, m, k, L = (checks.positive_int(name, value)
                       for name, value in (("d", d), ("m", m), ("k", k), ("L", L)))
-        dt = _float_dtype(dtype)
+        dt = checks.float_dtype(dtype)
         seed = checks.seed("seed", seed)
         rng = seed if isinstance(seed, numpy.random.Generator) else numpy.random.default_rng(seed)
         W, V = initializers.get(init)(rng, d, m, k, L)
@@ -206,10 +196,10 @@ class ReLUNet:
             xp.maximum(z, 0, out=c.h[l])                    # x_{l,i} = sigma(W_l x_{l-1,i})
         xp.matmul(c.h[self.L], self.V.T, out=c.out)         # f_W(x_i) = V x_{L,i}
         if check:
-            self._check_output(c.out, X)
+            self.check_output(c.out, X)
         return (c.out, c) if cache is not False else c.out
 
-    def _check_output(self, out, X) -> None:
+    def check_output(self, out, X) -> None:
         """Never return NaN silently: name the weights or the overflow that caused it."""
         if checks.all_finite(out):
             return
@@ -223,15 +213,25 @@ class ReLUNet:
 
     # ----- files ----------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the weights to ``path`` (``.npz``, atomically; see :mod:`tinyntk.checkpoint`)."""
-        from . import checkpoint
-        checkpoint.save_net(self, path)
+        """Write the weights to ``path`` (``.npz``, atomically, without pickle; the format
+        is that of :mod:`tinyntk.fileio`)."""
+        fileio.write_atomic(path, fileio.weight_arrays(self.W, self.V),
+                            dict(fileio.sizes(self), kind="net"))
 
     @classmethod
     def load(cls, path) -> "ReLUNet":
-        """A net from a file written by :meth:`save` (on the active backend)."""
-        from . import checkpoint
-        return checkpoint.load_net(path)
+        """A net from a file written by :meth:`save`, or the current weights of a training
+        checkpoint of a net, on the active backend."""
+        arrays, meta = fileio.read(path)
+        if meta.get("model", "net") != "net":
+            raise fileio.CheckpointError(
+                f"{path!r} holds a run of a {meta['model']} model, whose weights do not "
+                f"define a ReLUNet; resume it with tinyntk.train(..., resume=path)")
+        W, V = fileio.read_weights(arrays, meta, path)
+        try:
+            return cls(W=W, V=V, dtype=meta.get("dtype"))
+        except (TypeError, ValueError) as exc:
+            raise fileio.CheckpointError(f"{path!r}: invalid weights ({exc})") from None
 
     def new_cache(self, n: int) -> Cache:
         """Empty arrays for a forward/backward pass over ``n`` examples."""
@@ -319,6 +319,44 @@ class ReLUNet:
         return Y
 
 
+# ----- the protocol of a model --------------------------------------------------------
+MODEL_PROTOCOL = (
+    "W", "V", "d", "m", "k", "L", "dtype",      # weights (trained in place) and sizes
+    "__call__", "forward",                      # out = model(X); out, cache = model.forward(X, cache=True)
+    "backward", "backward_signals",             # gradients of a loss from dL/d out, as ReLUNet's
+    "zeros_like_weights",                       # a Grads of zeros shaped like the weights
+    "check_input", "check_targets", "check_output",   # argument checks at the boundary
+)
+"""What :func:`tinyntk.train`, :mod:`tinyntk.optim`, :func:`tinyntk.loss_and_grad` and the
+probes of :mod:`tinyntk.diagnostics` use of a model, written down once.  A model is any
+object with these attributes, behaving as those of :class:`ReLUNet` do:
+
+* ``W`` (a list of ``L`` arrays) and ``V`` (``(k, m)``): the trained weights, which the
+  optimizers update in place; ``d, m, k, L`` and ``dtype`` as for a net.
+* ``forward(X, cache=False, check=True)``: the outputs ``(n, k)``, with ``cache=True`` (or
+  a cache to reuse) also a :class:`Cache` whose ``out`` is the outputs and whose
+  ``h[L]`` is what ``∂f/∂V`` multiplies (the optimizers' ``V`` step reads it);
+  ``check=False`` skips the input checks (the training loop checks once).
+* ``backward(cache, E, grads=None, need_V=True)`` and ``backward_signals(cache, E)``: the
+  gradients of a loss with ``dL/d out = E``, as in :meth:`ReLUNet.backward` (the
+  signals of layer ``l`` may be consumed, and ``W_l`` changed, before the next is asked).
+* ``zeros_like_weights()``, ``check_input(X)``, ``check_targets(Y, n)``,
+  ``check_output(out, X)``.
+
+:class:`ReLUNet` and :class:`tinyntk.linearized.LinearizedNet` are the two models of the
+package.  :func:`check_model` says what a model lacks.
+"""
+
+
+def check_model(model, name: str = "model") -> None:
+    """A ``TypeError`` naming what ``model`` lacks of :data:`MODEL_PROTOCOL`, if anything."""
+    missing = [a for a in MODEL_PROTOCOL if not hasattr(model, a)]
+    if missing:
+        raise TypeError(f"{name} must be a model with the network's protocol (a tinyntk.ReLUNet, "
+                        f"tinyntk.linearize(net), or an object with {', '.join(MODEL_PROTOCOL)}); "
+                        f"got {type(model).__name__}, which lacks {', '.join(missing)}")
+
+
 def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
     r"""Section 4.1's formula for :math:`\nabla_{w_{L,j}} L(W)` (square loss), term by term.
 
@@ -329,7 +367,7 @@ def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
     Written as a sum over examples for reading and testing, not for speed.
     """
     xp = B.get_backend().xp
-    if not checks._is_int(j) or not 0 <= j < net.m:
+    if not checks.is_int(j) or not 0 <= j < net.m:
         raise ValueError(f"j must be a neuron index in [0, m) = [0, {net.m}), got {j!r}")
     out, cache = net.forward(X, cache=True)
     Y = net.check_targets(Y, out.shape[0])

@@ -63,6 +63,26 @@ rounding level of the kernel's dtype :math:`r = \min(10^{-3}, \max(10^{-10}, 100
   included, are *treated as 0*: float64 does not resolve them, and GD does not move the
   residual along them.  A float32 kernel gives the same predictions as the same numbers
   in float64.
+
+Algorithms
+----------
+:func:`gd_mse` computes in one of two ways (``method=``):
+
+* ``"recursion"`` (discrete GD with finite ``t`` only): iterate the recursion with matrix
+  products, keeping the requested steps.  Costs :math:`2\max(t)\,N^2 c` flops (``N`` the
+  kernel's side, ``c`` its number of right-hand sides: ``k`` for an ``(n, n)`` kernel, 1
+  for ``(n, k, n, k)``), needs no eigenvalues and no PSD check (it is exact for any
+  symmetric ``K``); for the step-size warning it estimates :math:`\lambda_{\max}` with a
+  few matrix-vector products (Lanczos).
+* ``"eigh"``: one symmetric eigendecomposition (float64), then two matrix products for
+  all times together.
+* ``"auto"``: ``"recursion"`` when it applies and :math:`\max(t)\,c \le N/2`, else
+  ``"eigh"``.  By flops alone the recursion would pay up to :math:`\max(t)\,c \approx
+  4N`, but its matrix-vector products stream ``K`` from memory while the
+  eigendecomposition runs near GEMM speed: on a 2-core EPYC VM (one thread) the two cost
+  the same at :math:`t \approx 0.5N` (N = 2048) to :math:`0.6N` (N = 4096) for ``c = 1``
+  (``bench/predict.py``, last section).  For ``c > 1`` the rule is conservative (a
+  product with ``c`` columns streams ``K`` once too).
 """
 from __future__ import annotations
 
@@ -76,6 +96,19 @@ from . import backend as B
 from . import checks
 
 METHODS = ("auto", "eigh", "recursion")
+
+
+def _method(method, p, times, flow) -> str:
+    """``"recursion"`` or ``"eigh"``: ``method`` checked, ``"auto"`` resolved (module docstring)."""
+    method = checks.one_of("method", method, METHODS)
+    iterable = not flow and bool(numpy.isfinite(times).all())
+    if method == "recursion" and not iterable:
+        raise ValueError("method='recursion' takes discrete GD with finite t; use "
+                         "method='eigh' (or 'auto') for flow=True or t=inf")
+    if method == "auto":
+        cheap = times.size == 0 or times.max() * p.R0.shape[1] <= p.K.shape[0] / 2
+        method = "recursion" if iterable and cheap else "eigh"
+    return method
 
 
 # ----- the three predictions ----------------------------------------------------------
@@ -115,24 +148,8 @@ def gd_mse(K_train, Y, lr, t, f0_train=None, K_test_train=None, f0_test=None, fl
     flow : bool
         Gradient flow instead of discrete GD.
     method : {"auto", "eigh", "recursion"}
-        How to compute (both are exact up to rounding and agree to ~1e-12):
-
-        * ``"recursion"`` (discrete GD with finite ``t`` only): iterate the recursion with
-          matrix products, keeping the requested steps.  Costs :math:`2\max(t)\,N^2 c`
-          flops (``N`` the kernel's side, ``c`` its number of right-hand sides: ``k``
-          for an ``(n, n)`` kernel, 1 for ``(n, k, n, k)``), needs no eigenvalues and no
-          PSD check (it is exact for any symmetric ``K``); for the step-size warning it
-          estimates :math:`\lambda_{\max}` with a few matrix-vector products (Lanczos).
-        * ``"eigh"``: one symmetric eigendecomposition (float64), then two matrix products
-          for all times together.
-        * ``"auto"``: ``"recursion"`` when it applies and :math:`\max(t)\,c \le N/2`,
-          else ``"eigh"``.  By flops alone the recursion would pay up to
-          :math:`\max(t)\,c \approx 4N`, but its matrix-vector products stream ``K`` from
-          memory while the eigendecomposition runs near GEMM speed: on a 2-core EPYC VM
-          (one thread) the two cost the same at :math:`t \approx 0.5N` (N = 2048) to
-          :math:`0.6N` (N = 4096) for ``c = 1`` (``bench/predict.py``, last section).  For
-          ``c > 1`` the rule is conservative (a product with ``c`` columns streams ``K``
-          once too).
+        How to compute (both exact up to rounding; they agree to ~1e-12): see
+        "Algorithms" in the module docstring.
 
     Returns
     -------
@@ -163,15 +180,7 @@ def gd_mse(K_train, Y, lr, t, f0_train=None, K_test_train=None, f0_test=None, fl
     if not isinstance(flow, (bool, numpy.bool_)):
         raise checks.ArgumentTypeError(f"flow must be True or False, got {flow!r}")
     times, scalar = _times(t, flow)
-    method = checks.one_of("method", method, METHODS)
-    iterable = not flow and bool(numpy.isfinite(times).all())
-    if method == "recursion" and not iterable:
-        raise ValueError("method='recursion' takes discrete GD with finite t; use "
-                         "method='eigh' (or 'auto') for flow=True or t=inf")
-    if method == "auto":
-        cheap = times.size == 0 or times.max() * p.R0.shape[1] <= p.K.shape[0] / 2
-        method = "recursion" if iterable and cheap else "eigh"
-    if method == "recursion":
+    if _method(method, p, times, flow) == "recursion":
         R, S = _recursion(p, a, times)
     else:
         R, S = _spectral(p, a, times, flow)

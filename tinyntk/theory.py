@@ -251,13 +251,13 @@ def from_data(X, L: int = 1, k: int = 1, eps: float = 1e-3, B=None) -> list:
 
     from . import backend as Bk
     from .data import separation
-    from .kernels import _lambda_min, lambda_0, nngp
+    from .kernels import lambda_min, lambda_0, nngp
 
     n = int(Bk.asarray(X).shape[0])
     phi = separation(X)
     lam = lambda_0(X)
     x_norm = float(numpy.linalg.norm(Bk.to_numpy(X), 2))
-    lam_K = _lambda_min(nngp(X, L=L))
+    lam_K = lambda_min(nngp(X, L=L))
     rows = table1(n, L=L, phi=phi, k=k, B=B, eps=eps, lambda0=lam, X_norm=x_norm,
                   lambda_K=lam_K)
     for r in rows:

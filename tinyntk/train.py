@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass, field
 
 import numpy
 
 from . import backend as B
 from . import checkpoint as checkpoint_io
-from . import checks, diagnostics
+from . import checks, diagnostics, stability
 from . import optim as optimizers
+from .network import ReLUNet, check_model
 
 
 class Diverged(FloatingPointError):
@@ -94,25 +96,104 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
         When the loss becomes non-finite; ``net`` keeps the last finite weights and the
         error carries ``step``, ``last_loss`` and a ``suggested_lr``.
     """
-    from .network import ReLUNet
-    if not isinstance(net, ReLUNet):
-        raise TypeError(f"net must be a tinyntk.ReLUNet, got {type(net).__name__}")
+    run = prepare(net, X, Y, steps=steps, lr=lr, loss=loss, batch_size=batch_size, seed=seed,
+                  train_output=train_output, record_every=record_every, probes=probes,
+                  optimizer=optimizer, callback=callback, checkpoint=checkpoint,
+                  checkpoint_every=checkpoint_every, resume=resume, stop_below=stop_below)
+    return loop(run)
+
+
+def loop(run: "Run") -> dict:
+    """Algorithm 1's loop over a prepared :class:`Run`: for t = 0..T, the loss of
+    :math:`W^{(t)}`, a record, and the step to :math:`W^{(t+1)}`; returns the history."""
+    net, opt, X, Y, T = run.net, run.opt, run.X, run.Y, run.steps
+    last = run.last                     # (step, loss) of the last finite loss seen
+    random_state = None
+    for t in range(run.first, T + 1):
+        keeping = t < T and run.rewind.due(t)          # (W^(T) is never gone back to)
+        if keeping:
+            random_state = _random_state(opt)          # before step t draws its minibatch
+        # L(W^(t)) on the examples of step t (all of them for GD); at t = T, on all.
+        value = float(opt.forward(net, X, Y)) if t < T else run.full_loss()
+        recording = t % run.record_every == 0 or t == T
+        if recording and math.isfinite(value) and not run.full_batch and t < T:
+            value = run.full_loss()                    # SGD: record the full training loss
+        if not math.isfinite(value):
+            if t > run.first:
+                run.rewind.back_to(t - 1, opt, X, Y)   # W^(t-1), exactly
+            raise _diverged(t, value, opt, last, run, t - 1 if t > run.first else t)
+        if keeping:
+            run.rewind.keep(t, random_state)           # W^(t), whose loss is finite
+        last = (t, value)
+        if recording:
+            run.record(t, value)
+            if run.stop_below is not None and value <= run.stop_below:
+                break                                  # reached the target loss
+        if t < T:
+            opt.update(net)                            # W^(t+1) = W^(t) - lr * grad
+            every = run.ckpt.every
+            if every and (t + 1) % every == 0 and t + 1 < T:
+                run.save(t + 1)                        # weights W^(t+1), records up to t
+    if run.ckpt.path:
+        run.save(T + 1)                                # a finished run
+    return run.history
+
+
+@dataclass
+class Run:
+    """A training run ready for :func:`loop`: checked data, the model, its optimizer and
+    probes, ``W(0)``, the history so far, and where the loop starts (``first``)."""
+
+    net: object
+    X: object
+    Y: object
+    opt: object
+    probes: list
+    steps: int
+    record_every: int
+    callback: object
+    stop_below: object
+    ckpt: "_CheckpointArgs"
+    args: dict
+    data_id: object
+    W0: list
+    V0: object
+    full_batch: bool
+    history: dict = field(default_factory=dict)
+    first: int = 0
+    last: tuple = (None, None)
+    state: object = None
+    rewind: object = None
+
+    def record(self, step, value) -> None:
+        """Append step ``step``'s loss and every probe's measurement to the history."""
+        self.state.step, self.state.loss_value = step, value
+        self.history["step"].append(step)
+        self.history["loss"].append(value)
+        for probe in self.probes:
+            self.history[probe.name].append(probe(self.state))
+        if self.callback is not None:
+            self.callback(step, value)
+
+    def full_loss(self) -> float:
+        """The training loss on all examples at the current weights."""
+        return float(self.opt.loss.value(self.net.forward(self.X, check=False), self.Y))
+
+    def save(self, next_step) -> None:
+        checkpoint_io.save_state(self.ckpt.path, net=self.net, W0=self.W0, V0=self.V0,
+                                 optimizer=self.opt, history=self.history, step=next_step,
+                                 args=self.args, probes=self.probes, data=self.data_id)
+
+
+def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0,
+            train_output=False, record_every=1, probes=None, optimizer=None, callback=None,
+            checkpoint=None, checkpoint_every=None, resume=None, stop_below=None) -> Run:
+    """Check every argument of :func:`train` (nothing changes before they pass), build the
+    optimizer and probes, restore a checkpoint to resume from, and start the probes."""
+    check_model(net, "net")
     steps = checks.positive_int("steps", steps, minimum=0)   # 0: just record W(0)
     record_every = checks.positive_int("record_every", record_every)
-    if isinstance(optimizer, str):              # "gd" / "sgd": built from the arguments
-        if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
-            raise ValueError("optimizer='sgd' needs batch_size (the minibatch size B)")
-        optimizer = None
-    if optimizer is None:                       # make() checks lr, loss and batch_size
-        checks.seed("seed", seed)               # (GD itself does not use the seed)
-        opt = optimizers.make(lr, loss=loss, batch_size=batch_size, train_output=train_output,
-                              seed=seed)
-    elif not (all(callable(getattr(optimizer, a, None)) for a in ("forward", "update"))
-              and all(hasattr(optimizer, a) for a in ("lr", "loss", "train_output"))):
-        raise TypeError(f"optimizer must be a tinyntk.optim optimizer (forward/update, lr, loss, "
-                        f"train_output), got {type(optimizer).__name__}")
-    else:
-        opt = optimizer
+    opt = _optimizer(optimizer, lr, loss, batch_size, train_output, seed)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, loss), got {callback!r}")
     probes = [diagnostics.Distance()] if probes is None else list(probes)
@@ -131,88 +212,66 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     B_size = getattr(opt, "batch_size", None)
     if B_size is not None and B_size > X.shape[0]:
         raise ValueError(f"batch_size = {B_size} is larger than the n = {X.shape[0]} examples")
-    full_batch = type(opt).batch is optimizers.GD.batch
     args = {"steps": steps, "lr": opt.lr, "loss": opt.loss.name, "batch_size": B_size,
-            "seed": seed if seed is None or checks._is_int(seed) else repr(seed),
+            "seed": seed if seed is None or checks.is_int(seed) else repr(seed),
             "train_output": bool(opt.train_output), "record_every": record_every}
     data_id = checkpoint_io.fingerprint(X, Y) if ckpt.path or ckpt.resume else None
     saved = _load_resume(ckpt.resume, net, args, data_id, probes) if ckpt.resume else None
-    checks.unit_rows(X, "X", stacklevel=3)         # Assumption 3.1: warn once, train anyway
+    checks.unit_rows(X, "X", stacklevel=5)   # (unit_rows, prepare, train, errstate, caller)
+    run = Run(net=net, X=X, Y=Y, opt=opt, probes=probes, steps=steps,
+              record_every=record_every, callback=callback, stop_below=stop_below, ckpt=ckpt,
+              args=args, data_id=data_id, W0=[w.copy() for w in net.W], V0=net.V.copy(),
+              full_batch=type(opt).batch is optimizers.GD.batch)
+    _start(run, saved)
+    return run
 
+
+def _optimizer(optimizer, lr, loss, batch_size, train_output, seed):
+    """The optimizer object: ``optimizer`` itself, or one built from the other arguments."""
+    if isinstance(optimizer, str):              # "gd" / "sgd": built from the arguments
+        if checks.one_of("optimizer", optimizer, optimizers.OPTIMIZERS) == "sgd" and batch_size is None:
+            raise ValueError("optimizer='sgd' needs batch_size (the minibatch size B)")
+        optimizer = None
+    if optimizer is None:                       # make() checks lr, loss and batch_size
+        checks.seed("seed", seed)               # (GD itself does not use the seed)
+        return optimizers.make(lr, loss=loss, batch_size=batch_size, train_output=train_output,
+                               seed=seed)
+    if not (all(callable(getattr(optimizer, a, None)) for a in ("forward", "update"))
+            and all(hasattr(optimizer, a) for a in ("lr", "loss", "train_output"))):
+        raise TypeError(f"optimizer must be a tinyntk.optim optimizer (forward/update, lr, loss, "
+                        f"train_output), got {type(optimizer).__name__}")
+    return optimizer
+
+
+def _start(run: Run, saved) -> None:
+    """Put a resumed run's weights, ``W(0)``, random state, probes and history back (or
+    start afresh when ``saved`` is None), then start the probes."""
     xp = B.get_backend().xp
+    net, opt = run.net, run.opt
     if saved is not None:                          # nothing has changed before this point
         for w, a in zip(net.W, saved["W"]):
             xp.copyto(w, B.asarray(a))
         xp.copyto(net.V, B.asarray(saved["V"]))
-        W0 = [B.asarray(a).copy() for a in saved["W0"]]
-        V0 = B.asarray(saved["V0"]).copy()
+        run.W0 = [B.asarray(a).copy() for a in saved["W0"]]
+        run.V0 = B.asarray(saved["V0"]).copy()
         if hasattr(opt, "rng") and "rng" in saved["meta"]["optimizer"]:
             opt.rng.bit_generator.state = saved["meta"]["optimizer"]["rng"]
-    else:
-        W0, V0 = [w.copy() for w in net.W], net.V.copy()
-    state = diagnostics.TrainState(net=net, X=X, Y=Y, W0=W0, V0=V0, loss=opt.loss)
-    for probe in probes:
+    run.state = diagnostics.TrainState(net=net, X=run.X, Y=run.Y, W0=run.W0, V0=run.V0,
+                                       loss=opt.loss)
+    for probe in run.probes:
         if hasattr(probe, "start"):
-            probe.start(state)
-    history = {"step": [], "loss": []}
-    history.update({probe.name: [] for probe in probes})
-    first = 0
+            probe.start(run.state)
+    run.history = {"step": [], "loss": []}
+    run.history.update({probe.name: [] for probe in run.probes})
     if saved is not None:
-        for i, probe in enumerate(probes):
+        for i, probe in enumerate(run.probes):
             if i in saved["probes"]:
                 checkpoint_io.load_probe_state(probe, saved["probes"][i])
-        history = {key: list(v) for key, v in saved["meta"]["history"].items()}
-        first = int(saved["meta"]["step"])
-    rewind = _Rewind(net, opt)             # brings W^(t-1) back after a divergence
-
-    def record(step, value):
-        state.step, state.loss_value = step, value
-        history["step"].append(step)
-        history["loss"].append(value)
-        for probe in probes:
-            history[probe.name].append(probe(state))
-        if callback is not None:
-            callback(step, value)
-
-    def full_loss():
-        return float(opt.loss.value(net.forward(X, check=False), Y))
-
-    def save(next_step):
-        checkpoint_io.save_state(ckpt.path, net=net, W0=W0, V0=V0, optimizer=opt,
-                                 history=history, step=next_step, args=args, probes=probes,
-                                 data=data_id)
-
-    last = (None, None)     # (step, loss) of the last finite loss seen
-    if first > 0 and history["loss"]:
-        last = (history["step"][-1], history["loss"][-1])
-    random_state = None
-    for t in range(first, steps + 1):
-        keeping = t < steps and rewind.due(t)           # (W^(T) is never gone back to)
-        if keeping:
-            random_state = _random_state(opt)           # before step t draws its minibatch
-        # L(W^(t)) on the examples of step t (all of them for GD); at t = T, on all.
-        value = float(opt.forward(net, X, Y)) if t < steps else full_loss()
-        recording = t % record_every == 0 or t == steps
-        if recording and math.isfinite(value) and not full_batch and t < steps:
-            value = full_loss()                     # SGD: record the full training loss
-        if not math.isfinite(value):
-            if t > first:
-                rewind.back_to(t - 1, opt, X, Y)    # W^(t-1), exactly
-            raise _diverged(t, value, opt, last, W0, V0, X, t - 1 if t > first else t)
-        if keeping:
-            rewind.keep(t, random_state)            # W^(t), whose loss is finite
-        last = (t, value)
-        if recording:
-            record(t, value)
-            if stop_below is not None and value <= stop_below:
-                break                               # reached the target loss
-        if t < steps:
-            opt.update(net)                         # W^(t+1) = W^(t) - lr * grad
-            if ckpt.every and (t + 1) % ckpt.every == 0 and t + 1 < steps:
-                save(t + 1)                         # weights W^(t+1), records up to t
-    if ckpt.path:
-        save(steps + 1)                             # a finished run
-    return history
+        run.history = {key: list(v) for key, v in saved["meta"]["history"].items()}
+        run.first = int(saved["meta"]["step"])
+        if run.history["loss"]:
+            run.last = (run.history["step"][-1], run.history["loss"][-1])
+    run.rewind = _Rewind(net, opt)             # brings W^(t-1) back after a divergence
 
 
 class _CheckpointArgs:
@@ -221,7 +280,7 @@ class _CheckpointArgs:
 
 
 def _checkpoint_args(checkpoint, checkpoint_every, resume) -> _CheckpointArgs:
-    path = None if checkpoint is None else checkpoint_io._check_path(checkpoint, "checkpoint")
+    path = None if checkpoint is None else checkpoint_io.check_path(checkpoint, "checkpoint")
     every = None
     if checkpoint_every is not None:
         every = checks.positive_int("checkpoint_every", checkpoint_every)
@@ -238,7 +297,7 @@ def _checkpoint_args(checkpoint, checkpoint_every, resume) -> _CheckpointArgs:
             raise ValueError("resume=True needs checkpoint=<path> to resume from")
         resume = path if os.path.exists(path) else None
     else:
-        resume = checkpoint_io._check_path(resume, "resume")
+        resume = checkpoint_io.check_path(resume, "resume")
         if not os.path.exists(resume):
             raise checkpoint_io.CheckpointError(f"resume: no checkpoint at {resume!r}")
     return _CheckpointArgs(path, every, resume)
@@ -269,15 +328,13 @@ def _load_resume(path, net, args, data_id, probes) -> dict:
     return saved
 
 
-def _diverged(t, value, opt, last, W0, V0, X, kept) -> "Diverged":
+def _diverged(t, value, opt, last, run, kept) -> "Diverged":
     """The :class:`Diverged` error, with a step size suggested from the NTK at W(0)."""
-    from . import stability
-    from .network import ReLUNet
     lr = opt.lr
     bound = None
     try:
-        net0 = ReLUNet(W=[B.to_numpy(w) for w in W0], V=B.to_numpy(V0))
-        bound, _ = stability.stability_bound(net0, X, opt.loss.name, bool(opt.train_output))
+        net0 = ReLUNet(W=[B.to_numpy(w) for w in run.W0], V=B.to_numpy(run.V0))
+        bound, _ = stability.stability_bound(net0, run.X, opt.loss.name, bool(opt.train_output))
     except Exception:           # the suggestion is a courtesy: never mask the divergence
         bound = None
     if bound is not None and bound < lr:
