@@ -4,9 +4,11 @@ The setting is Zou & Gu (2019), *An Improved Analysis of Training Over-parameter
 Neural Networks*: ``f(x) = V σ(W_L σ(… σ(W_1 x)))`` with Algorithm 1's Gaussian
 initialization, trained by (stochastic) gradient descent on the square or logistic loss.
 """
-from . import backend, blas, data, diagnostics, gradcheck, init, kernels, losses, optim, predict, theory
+from . import (backend, blas, data, diagnostics, gradcheck, init, kernels, linearized, losses, optim,
+               predict, theory)
 from .backend import BackendUnavailable, get_backend, set_backend, to_numpy, use_backend
 from .losses import loss_and_grad
+from .linearized import LinearizedNet, linearize
 from .network import Cache, Grads, ReLUNet
 from .train import Diverged, train
 from . import checkpoint, checks
@@ -16,8 +18,8 @@ from .checks import AssumptionWarning, MemoryBudgetError
 from .version import __version__
 
 __all__ = [
-    "BackendUnavailable", "Cache", "Diverged", "Grads", "ReLUNet", "backend", "data",
-    "diagnostics", "get_backend", "gradcheck", "init", "kernels", "loss_and_grad", "losses", "optim",
+    "BackendUnavailable", "Cache", "Diverged", "Grads", "LinearizedNet", "ReLUNet", "backend", "data",
+    "diagnostics", "get_backend", "gradcheck", "init", "kernels", "linearize", "linearized", "loss_and_grad", "losses", "optim",
     "predict", "set_backend", "theory", "to_numpy", "train", "use_backend",
 ]
 __all__ += ["AssumptionWarning", "CheckpointError", "MemoryBudgetError", "checkpoint", "checks"]

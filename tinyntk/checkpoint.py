@@ -67,11 +67,14 @@ def save_state(path, *, net, W0, V0, optimizer, history, step, args, probes, dat
     arrays = weight_arrays(net.W, net.V)
     arrays.update({f"W0_{l}": w for l, w in enumerate(W0)})
     arrays["V0"] = V0
+    center = getattr(net, "net0", None)         # a linearized model's expansion point
+    if center is not None:
+        arrays.update(weight_arrays(center.W, center.V, prefix="center."))
     names = []
     for i, probe in enumerate(probes):
         names.append(getattr(probe, "name", type(probe).__name__))
         arrays.update({f"probe{i}.{key}": a for key, a in probe_state(probe).items()})
-    meta = dict(sizes(net), kind="train", step=int(step), args=args,
+    meta = dict(sizes(net), kind="train", model=model_kind(net), step=int(step), args=args,
                 optimizer=optimizer.state() if callable(getattr(optimizer, "state", None)) else {},
                 history=history, probes=names, data=data,
                 backend=B.get_backend().name)
@@ -93,7 +96,8 @@ def load_probe_state(probe, state: dict) -> None:
 
 def load_state(path) -> dict:
     """A training checkpoint as a dict: ``meta`` (JSON part), ``W``, ``V``, ``W0``, ``V0``
-    (host arrays) and ``probes`` (per probe index, its ``{key: array}``)."""
+    (host arrays), ``probes`` (per probe index, its ``{key: array}``) and ``center``
+    (a linearized model's expansion point ``(W, V)``, else None)."""
     arrays, meta = read(path, kinds=("train",))
     W, V = read_weights(arrays, meta, path)
     W0 = [arrays.get(f"W0_{l}") for l in range(len(W))]
@@ -108,4 +112,13 @@ def load_state(path) -> dict:
         if name.startswith("probe") and "." in name:
             index, key = name[len("probe"):].split(".", 1)
             probes.setdefault(int(index), {})[key] = a
-    return {"meta": meta, "W": W, "V": V, "W0": W0, "V0": V0, "probes": probes}
+    center = None
+    if meta.get("model", "net") == "linearized":
+        center = read_weights(arrays, meta, path, prefix="center.")
+    return {"meta": meta, "W": W, "V": V, "W0": W0, "V0": V0, "probes": probes, "center": center}
+
+
+def model_kind(model) -> str:
+    """``"linearized"`` for a linearized model (it has an expansion point ``net0``), else
+    ``"net"``: what a checkpoint records so that a run resumes into the same kind."""
+    return "linearized" if hasattr(model, "net0") else "net"

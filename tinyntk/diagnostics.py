@@ -32,6 +32,7 @@ import numpy
 
 from . import backend as B
 from . import stability
+from .linearized import LinearizedNet
 
 
 @dataclass
@@ -309,6 +310,7 @@ class InBall:
 def activation_flips(net, W0, X) -> list:
     r"""Per hidden layer, the fraction of (example, neuron) pairs whose ReLU pattern
     :math:`\sigma'(W_l x_{l-1,i})` differs between ``net`` and the weights ``W0``."""
+    _refuse_frozen_masks(net)
     X = net.check_input(X)
     now, then = _masks(net.W, X), _masks(W0, X)
     return [_flip_fraction(a, b) for a, b in zip(now, then)]
@@ -317,6 +319,14 @@ def activation_flips(net, W0, X) -> list:
 def _flip_fraction(a, b) -> float:
     xp = B.get_backend().xp
     return float(xp.count_nonzero(a != b)) / a.size
+
+
+def _refuse_frozen_masks(model) -> None:
+    if isinstance(model, LinearizedNet):
+        raise TypeError(
+            "activation flips do not apply to a linearized model: its sigma' masks are frozen "
+            "at W(0) by construction (0 flips). For the patterns a ReLU net with its weights "
+            "would have, measure tinyntk.ReLUNet(W=lin.W, V=lin.V) against lin.net0.W")
 
 
 class ActivationFlips:
@@ -333,6 +343,7 @@ class ActivationFlips:
         self._masks0, self._cache = None, True
 
     def start(self, state: TrainState) -> None:
+        _refuse_frozen_masks(state.net)
         self._masks0 = _masks(state.W0, state.X)
         self._cache = True
 
@@ -379,8 +390,9 @@ class NTKDrift:
         from .kernels import empirical_ntk
         from .network import ReLUNet
 
-        net0 = ReLUNet(W=[B.to_numpy(w) for w in state.W0], V=B.to_numpy(state.V0))
-        self._theta0 = empirical_ntk(net0, self._X(state))
+        net0 = state.net if isinstance(state.net, LinearizedNet) else \
+            ReLUNet(W=[B.to_numpy(w) for w in state.W0], V=B.to_numpy(state.V0))
+        self._theta0 = empirical_ntk(net0, self._X(state))     # (a linearized model's: constant)
 
     def __call__(self, state: TrainState) -> float:
         if self._theta0 is None:

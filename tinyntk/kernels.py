@@ -23,6 +23,7 @@ import numpy
 
 from . import backend as B
 from . import checks
+from .linearized import jacobian_net
 
 OUTPUTS = ("mean", "trace", "sum", "full")
 
@@ -392,7 +393,9 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
 
     Parameters
     ----------
-    net : ReLUNet
+    net : ReLUNet or LinearizedNet
+        For a linearized model (:func:`tinyntk.linearize`), the NTK of the net it was
+        made from, at its expansion point: constant in training.
     X, X2 : arrays ``(n, d)``, ``(n2, d)``; ``X2=None`` means ``X2 = X`` (symmetric Grams).
     train_output : bool
         Also add the output layer's term :math:`\langle \partial f/\partial V\rangle`, the
@@ -420,6 +423,7 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
     xp = B.get_backend().xp
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    net = jacobian_net(net)            # a linearized model's NTK: its net's at W(0)
     X = net.check_input(X)
     same = X2 is None
     X2 = X if same else net.check_input(X2)

@@ -295,6 +295,42 @@ class ReLUNet:
             yield l, delta, h[l - 1]
             delta = below
 
+    def jvp(self, cache: Cache, dW, dV=None, out=None, scratch=None):
+        r"""Forward mode: how the outputs move along a weight direction, :math:`J\,(dW, dV)`.
+
+        With the hidden outputs ``h[l]`` and masks :math:`D_l` of ``cache`` (a forward
+        pass of this net), one line per layer, as in the forward pass:
+
+        .. math::
+
+            \delta h_0 = 0, \qquad
+            \delta h_l = D_l \odot (dW_l\, h_{l-1} + W_l\, \delta h_{l-1}), \qquad
+            \delta f = V\, \delta h_L + dV\, h_L.
+
+        ``dW`` is an iterable of the ``L`` directions ``(m, d), (m, m), ...``, each read
+        once, in layer order (a generator may hand out one reused buffer); ``dV`` is
+        ``(k, m)`` or ``None`` (zero).  Returns ``(n, k)`` (written into ``out`` if given).
+        The signals use ``cache.delta`` as :meth:`backward` does, and ``scratch`` (an
+        ``(n, m)`` array, allocated if ``None``) for the product of the layer's input.
+        Cost: two products per layer where the forward pass has one.
+        """
+        xp = B.get_backend().xp
+        h, D = cache.h, cache.masks
+        dh = None
+        for l, dW_l in enumerate(dW, start=1):
+            dz = cache.delta[(l - 1) % len(cache.delta)]
+            if dh is None:
+                xp.matmul(h[0], dW_l.T, out=dz)                     # dW_1 x
+            else:
+                xp.matmul(dh, self.W[l - 1].T, out=dz)              # W_l dh_{l-1} ...
+                scratch = xp.matmul(h[l - 1], dW_l.T, out=scratch)  # ... + dW_l h_{l-1}
+                dz += scratch
+            dh = xp.multiply(dz, D[l - 1], out=dz)                  # dh_l = D_l (...)
+        out = xp.matmul(dh, self.V.T, out=out)                      # df = V dh_L ...
+        if dV is not None:
+            out += h[self.L] @ dV.T                                 # ... + dV h_L
+        return out
+
     def zeros_like_weights(self) -> Grads:
         """A :class:`Grads` of zeros with the weights' shapes, dtype and backend."""
         xp = B.get_backend().xp

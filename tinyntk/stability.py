@@ -13,8 +13,8 @@ the layer's inputs).  Near a minimum, GD is stable only for
 the bound is four times larger.
 
 :func:`ntk_lambda_max` finds :math:`\lambda_{\max}` by power iteration on
-:math:`J^\top J` without forming Θ: ``J p`` is a forward-mode pass (the directional
-derivative of the outputs) and ``J^T u`` is the backward pass of :class:`ReLUNet` with
+:math:`J^\top J` without forming Θ: ``J p`` is a forward-mode pass (:meth:`ReLUNet.jvp`, the
+directional derivative of the outputs) and ``J^T u`` is the backward pass of :class:`ReLUNet` with
 output error ``u``.  Memory is that of one training step; time is about
 ``2 · iterations`` steps.
 """
@@ -25,21 +25,7 @@ import math
 import numpy
 
 from . import backend as B
-
-
-def _jvp(net, cache, P, train_output):
-    """``J P``: how the outputs ``(n, k)`` move along the weight direction ``P``."""
-    h, masks = cache.h, cache.masks
-    dh = None
-    for l in range(1, net.L + 1):
-        dz = h[l - 1] @ P.W[l - 1].T                 # dW_l x_{l-1}
-        if dh is not None:
-            dz += dh @ net.W[l - 1].T                # + W_l dx_{l-1}
-        dh = dz * masks[l - 1]                       # sigma'(.) (...)
-    dout = dh @ net.V.T
-    if train_output:
-        dout += h[net.L] @ P.V.T
-    return dout
+from .linearized import jacobian_net
 
 
 def ntk_lambda_max(net, X, train_output: bool = False, iters: int = 50, tol: float = 1e-4,
@@ -47,6 +33,7 @@ def ntk_lambda_max(net, X, train_output: bool = False, iters: int = 50, tol: flo
     r""":math:`\lambda_{\max}` of the empirical NTK :math:`\Theta = J J^\top` of ``net`` on
     ``X`` (hidden layers, plus ``V`` if ``train_output``), by power iteration."""
     xp = B.get_backend().xp
+    net = jacobian_net(net)             # a linearized model's Jacobian: its net's at W(0)
     _, cache = net.forward(X, cache=True, check=False)
     rng = numpy.random.default_rng(seed)
     P = net.zeros_like_weights()
@@ -62,7 +49,7 @@ def ntk_lambda_max(net, X, train_output: bool = False, iters: int = 50, tol: flo
         a /= scale
     estimate = 0.0
     for _ in range(iters):
-        U = _jvp(net, cache, P, train_output)                    # J p
+        U = net.jvp(cache, P.W, P.V if train_output else None)   # J p
         G = net.backward(cache, U, need_V=train_output)          # J^T J p
         lam = norm(G)                                            # ||J^T J p||, ||p|| = 1
         if not math.isfinite(lam) or lam == 0.0:

@@ -19,6 +19,7 @@ from . import backend as B
 from . import checkpoint as checkpoint_io
 from . import checks, diagnostics, stability
 from . import optim as optimizers
+from .linearized import LinearizedNet
 from .network import ReLUNet, check_model
 
 
@@ -317,6 +318,7 @@ def _load_resume(path, net, args, data_id, probes) -> dict:
             raise checkpoint_io.CheckpointError(
                 f"resume: {path!r} was written with {key} = {meta['args'].get(key)!r}, this "
                 f"call has {key} = {value!r}; resume with the interrupted run's arguments")
+    _check_model_kind(path, saved, net)
     names = [probe.name for probe in probes]
     if meta.get("probes") != names:
         raise checkpoint_io.CheckpointError(
@@ -328,12 +330,30 @@ def _load_resume(path, net, args, data_id, probes) -> dict:
     return saved
 
 
+def _check_model_kind(path, saved, net) -> None:
+    """A net's run resumes into a net, a linearized run into a model linearized at the
+    same point (bit for bit)."""
+    kind, here = saved["meta"].get("model", "net"), checkpoint_io.model_kind(net)
+    if kind != here:
+        raise checkpoint_io.CheckpointError(
+            f"resume: {path!r} holds the run of a {kind} model; this one is a {here} model")
+    if saved["center"] is not None:
+        W, V = saved["center"]
+        same = all(numpy.array_equal(a, B.to_numpy(b))
+                   for a, b in zip(W + [V], net.net0.W + [net.net0.V]))
+        if not same:
+            raise checkpoint_io.CheckpointError(
+                f"resume: {path!r} holds a model linearized at other weights W(0) than this "
+                f"one's; linearize the same net to continue the run")
+
+
 def _diverged(t, value, opt, last, run, kept) -> "Diverged":
     """The :class:`Diverged` error, with a step size suggested from the NTK at W(0)."""
     lr = opt.lr
     bound = None
     try:
-        net0 = ReLUNet(W=[B.to_numpy(w) for w in run.W0], V=B.to_numpy(run.V0))
+        net0 = run.net if isinstance(run.net, LinearizedNet) else \
+            ReLUNet(W=[B.to_numpy(w) for w in run.W0], V=B.to_numpy(run.V0))   # NTK at W(0)
         bound, _ = stability.stability_bound(net0, run.X, opt.loss.name, bool(opt.train_output))
     except Exception:           # the suggestion is a courtesy: never mask the divergence
         bound = None
