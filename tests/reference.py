@@ -65,8 +65,25 @@ def loss(W, V, X, Y, kind="square"):
     return loss_value(forward(W, V, X), Y, kind)
 
 
-def finite_difference_grads(W, V, X, Y, kind="square", eps=1e-4):
-    """Central differences ``(L(θ+ε) − L(θ−ε)) / 2ε`` for every entry of every W_l and V."""
+def linearized_forward(W0, V0, W, V, X):
+    """The first-order Taylor model at ``(W0, V0)``, ``f(W0) + J(W0)·(W − W0, V − V0)``,
+    one example at a time with column vectors and diagonal mask matrices:
+    ``dh_l = D_l ((W_l − W0_l) h_{l−1} + W0_l dh_{l−1})``, ``f = V h_L + V0 dh_L``."""
+    out = []
+    for x in np.asarray(X, dtype=np.float64):
+        h, dh = x, np.zeros_like(x)
+        for W0_l, W_l in zip(W0, W):
+            z = np.asarray(W0_l) @ h
+            D = np.diag((z > 0).astype(np.float64))
+            dh = D @ ((np.asarray(W_l) - W0_l) @ h + np.asarray(W0_l) @ dh)
+            h = D @ z
+        out.append(np.asarray(V) @ h + np.asarray(V0) @ dh)
+    return np.array(out)
+
+
+def finite_difference_grads(W, V, X, Y, kind="square", eps=1e-4, forward_fn=forward):
+    """Central differences ``(L(θ+ε) − L(θ−ε)) / 2ε`` for every entry of every W_l and V,
+    of the loss of ``forward_fn(W, V, X)`` (default: the net)."""
     W = [np.array(w, dtype=np.float64) for w in W]
     V = np.array(V, dtype=np.float64)
     grads = []
@@ -75,9 +92,9 @@ def finite_difference_grads(W, V, X, Y, kind="square", eps=1e-4):
         for idx in np.ndindex(A.shape):
             orig = A[idx]
             A[idx] = orig + eps
-            plus = loss(W, V, X, Y, kind)
+            plus = loss_value(forward_fn(W, V, X), Y, kind)
             A[idx] = orig - eps
-            minus = loss(W, V, X, Y, kind)
+            minus = loss_value(forward_fn(W, V, X), Y, kind)
             A[idx] = orig
             G[idx] = (plus - minus) / (2 * eps)
         grads.append(G)

@@ -18,6 +18,7 @@ activation breaks that, which is why the result reports the smallest
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy
@@ -25,6 +26,7 @@ import numpy
 from . import backend as B
 from . import checks
 from . import losses
+from .linearized import jacobian_net
 from .losses import loss_and_grad
 
 
@@ -43,6 +45,16 @@ class GradCheckResult:
                 f"min |pre-activation| {self.min_abs_preactivation:.3e})")
 
 
+def _min_abs_preactivation(net, X) -> float:
+    """How far the nearest pre-activation is from the kink; ``inf`` for a model whose
+    masks do not move with its weights (a linearized model: frozen at W(0))."""
+    if jacobian_net(net) is not net:
+        return math.inf
+    _, cache = net.forward(X, cache=True)
+    pre = [B.to_numpy(cache.h[l - 1] @ W.T) for l, W in enumerate(net.W, start=1)]
+    return float(min(numpy.abs(z).min() for z in pre))
+
+
 def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: int | None = None,
                     seed=0) -> GradCheckResult:
     """Compare the backward pass of ``net`` with central differences, entry by entry.
@@ -59,9 +71,7 @@ def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: in
         max_entries = checks.positive_int("max_entries", max_entries)
     seed = checks.seed("seed", seed)
     _, grads = loss_and_grad(net, X, Y, loss)
-    _, cache = net.forward(X, cache=True)
-    pre = [B.to_numpy(cache.h[l - 1] @ W.T) for l, W in enumerate(net.W, start=1)]
-    min_pre = float(min(numpy.abs(z).min() for z in pre))
+    min_pre = _min_abs_preactivation(net, X)
     rng = numpy.random.default_rng(seed)
 
     params = [(f"W[{l}]", net.W, l) for l in range(net.L)] + [("V", None, None)]
