@@ -6,6 +6,12 @@ floats) that :func:`tinyntk.train` appends to ``history[name]`` at every recorde
 ``state`` is a :class:`TrainState`.  Every probe can also be used on its own, and each
 has a plain function twin that works on any net.
 
+On a linearized model (:func:`tinyntk.linearize`) every probe measures that model:
+``Distance``, ``DistanceFro`` and ``InBall`` its weights, ``GradNorms`` and
+``Lemma41Ratio`` its gradient (the net's at W(0)), ``NTKDrift`` its kernel (which never
+moves: 0).  ``ActivationFlips`` and :func:`activation_flips` raise ``TypeError``: the
+model's σ′ masks are frozen at W(0) by construction.
+
 Measured cost of one probe call, in GD steps (n = 256, m = 4096, L = 2, NumPy on a
 shared 2-core CPU; median of 4 interleaved step/probe pairs):
 

@@ -7,7 +7,7 @@ r"""The linearized network: the first-order Taylor model of a :class:`ReLUNet` a
                                    W_l - W_l(0) \Big\rangle
         + \Big\langle \frac{\partial f(x)}{\partial V}\Big|_{W(0)},\; V - V(0) \Big\rangle
 
-(Lee et al., 2019, eq. (6)).  Its Jacobian is the net's at :math:`W(0)` whatever ``W``
+(Lee et al., 2019, section 2.2).  Its Jacobian is the net's at :math:`W(0)` whatever ``W``
 is, so its NTK is frozen at :math:`\Theta_0` and GD on its square loss follows
 :func:`tinyntk.predict.gd_mse` with ``K = empirical_ntk(net, X)`` exactly.  Trained by the
 same :func:`tinyntk.train`, it separates what the kernel regime explains from what the

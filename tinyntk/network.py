@@ -43,6 +43,10 @@ since ``(E @ V)[i, j]`` is :math:`\frac1n\langle f_W(x_i)-y_i, v_j\rangle` (``v_
 ``j``-th column of ``V``), the mask supplies σ′, and ``delta.T @ h[L-1]`` sums over ``i``
 the outer products with :math:`x_{L-1,i}`.  See :func:`per_neuron_gradient`.
 
+The forward-mode derivative :meth:`ReLUNet.jvp` (how the outputs move along a weight
+direction) pushes a tangent through the same masks; :mod:`tinyntk.linearized` builds the
+first-order Taylor model of the net from it.
+
 :meth:`ReLUNet.backward` stores every gradient; :meth:`ReLUNet.backward_signals` yields
 ``(l, delta[l], h[l-1])`` one layer at a time, which lets the optimizer step each layer as
 soon as its gradient is known, without storing it.
@@ -403,6 +407,9 @@ def per_neuron_gradient(net: ReLUNet, X, Y, j: int):
     Written as a sum over examples for reading and testing, not for speed.
     """
     xp = B.get_backend().xp
+    if not isinstance(net, ReLUNet):
+        raise TypeError(f"per_neuron_gradient takes a ReLUNet (section 4.1's formula reads its "
+                        f"masks at its weights), got {type(net).__name__}")
     if not checks.is_int(j) or not 0 <= j < net.m:
         raise ValueError(f"j must be a neuron index in [0, m) = [0, {net.m}), got {j!r}")
     out, cache = net.forward(X, cache=True)
