@@ -280,3 +280,51 @@ def test_a_diverging_linearized_run_suggests_its_own_stable_step():
     with pytest.raises(tn.Diverged) as info:
         tn.train(lin, X, Y, steps=5000, lr=50 * 2 * 8 / lam)
     assert info.value.stability_bound == pytest.approx(2 * 8 / lam, rel=1e-2)
+
+
+def test_an_optimizer_shared_between_models_never_serves_one_the_others_pass():
+    """GD keeps its forward cache between calls: a second model must not be served the
+    first one's pass at W(0) (nor a net's pass written into a linearized cache)."""
+    X, Y = tn.data.sphere(n=8, d=4, seed=0)
+    a = tn.ReLUNet.init(d=4, m=16, L=2, seed=1)
+    b = tn.ReLUNet.init(d=4, m=16, L=2, seed=2)
+    fresh = tn.train(tn.linearize(b), X, Y, steps=5, lr=0.05)
+    shared = tn.optim.GD(0.05)
+    tn.train(tn.linearize(a), X, Y, steps=5, optimizer=shared)
+    tn.train(b.copy(), X, Y, steps=2, optimizer=shared)                  # a net in between
+    assert tn.train(tn.linearize(b), X, Y, steps=5, optimizer=shared)["loss"] == fresh["loss"]
+
+
+def test_changing_the_batch_after_a_forward_pass_changes_nothing_cached():
+    net, X, Y, X2 = _setup(n=5)
+    lin = tn.linearize(net)
+    lin.W[0] += 0.1
+    A = np.array(X)
+    _, cache = lin.forward(A, cache=True, check=False)
+    A[...] = X2                                      # the caller reuses its buffer
+    out, _ = lin.forward(np.array(X), cache=cache, check=False)   # an equal, other array
+    assert np.array_equal(out, lin(X))
+    G = lin.backward(cache, np.ones((5, 1)))
+    assert np.array_equal(G.W[0], lin.backward(lin.forward(X, cache=True)[1], np.ones((5, 1))).W[0])
+
+
+def test_a_second_run_of_a_trained_linearized_model_uses_its_own_kernel():
+    """After a first run, W(0) of the next run is not the expansion point: NTKDrift and the
+    divergence hint must still use the model's kernel (the net's at the expansion point)."""
+    net, X, Y, _ = _setup(n=8, m=32, L=2)
+    lin = tn.linearize(net)
+    tn.train(lin, X, Y, steps=20, lr=0.05)
+    hist = tn.train(lin, X, Y, steps=10, lr=0.05, probes=[tn.diagnostics.NTKDrift()],
+                    record_every=5)
+    assert hist["ntk_drift"] == [0.0, 0.0, 0.0]
+    lam = np.linalg.eigvalsh(tn.kernels.empirical_ntk(net, X))[-1]
+    with pytest.raises(tn.Diverged) as info:
+        tn.train(lin, X, Y, steps=5000, lr=50 * 2 * 8 / lam)
+    assert info.value.stability_bound == pytest.approx(2 * 8 / lam, rel=1e-2)
+
+
+def test_a_linearized_model_has_no_net_file(tmp_path):
+    lin = tn.linearize(tn.ReLUNet.init(d=4, m=8, seed=0))
+    for save in (lin.save, lambda p: tn.checkpoint.save_net(lin, p)):
+        with pytest.raises(TypeError, match="checkpoint=path"):
+            save(tmp_path / "lin.npz")

@@ -8,8 +8,8 @@ has a plain function twin that works on any net.
 
 On a linearized model (:func:`tinyntk.linearize`) every probe measures that model:
 ``Distance``, ``DistanceFro`` and ``InBall`` its weights, ``GradNorms`` and
-``Lemma41Ratio`` its gradient (the net's at W(0)), ``NTKDrift`` its kernel (which never
-moves: 0).  ``ActivationFlips`` and :func:`activation_flips` raise ``TypeError``: the
+``Lemma41Ratio`` its gradient (the transposed Jacobian of W(0) applied to its own
+residual), ``NTKDrift`` its kernel (which never moves: 0).  ``ActivationFlips`` and :func:`activation_flips` raise ``TypeError``: the
 model's σ′ masks are frozen at W(0) by construction.
 
 Measured cost of one probe call, in GD steps (n = 256, m = 4096, L = 2, NumPy on a

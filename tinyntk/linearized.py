@@ -9,7 +9,9 @@ r"""The linearized network: the first-order Taylor model of a :class:`ReLUNet` a
 
 (Lee et al., 2019, section 2.2).  Its Jacobian is the net's at :math:`W(0)` whatever ``W``
 is, so its NTK is frozen at :math:`\Theta_0` and GD on its square loss follows
-:func:`tinyntk.predict.gd_mse` with ``K = empirical_ntk(net, X)`` exactly.  Trained by the
+:func:`tinyntk.predict.gd_mse` exactly, with ``K = empirical_ntk(net, X)`` for ``k = 1``
+(``train_output=True`` adding the ``V`` term) and ``empirical_ntk(net, X, output="full")``
+for ``k > 1``, whose outputs the hidden layers couple.  Trained by the
 same :func:`tinyntk.train`, it separates what the kernel regime explains from what the
 real net does beyond it.
 
@@ -51,24 +53,30 @@ from .network import Cache, Grads, ReLUNet
 class LinearizedCache(Cache):
     """A :class:`~tinyntk.network.Cache` of the primal pass at :math:`W(0)` (``h``,
     ``masks``), the model's outputs ``out``, the signals' scratch ``delta``, plus
-    ``scratch`` (one more ``(n, m)`` array for the tangent) and ``X0``, a copy of the
-    batch the primal pass was computed for (``None`` before the first)."""
+    ``scratch`` (one more ``(n, m)`` array for the tangent), ``X0``, a copy of the batch
+    the primal pass was computed for (``None`` before the first), and ``center``, the net
+    it was computed with."""
 
     scratch: object = None
     X0: object = None
+    center: object = None
 
-    def holds_primal_of(self, X) -> bool:
-        """Whether ``h`` and ``masks`` are the primal pass of a batch equal to ``X``."""
-        if self.X0 is None or self.X0.shape != X.shape:
+    def holds_primal_of(self, X, center) -> bool:
+        """Whether ``h`` and ``masks`` are the primal pass of ``center`` (the net at W(0))
+        on a batch equal to ``X``.  On CuPy the comparison costs one device-to-host sync
+        (the training loop syncs once per step for its loss anyway)."""
+        if self.center is not center or self.X0 is None or self.X0.shape != X.shape:
             return False
         return bool(B.get_backend().xp.array_equal(self.X0, X))
 
-    def remember(self, X) -> None:
-        """Keep a copy of the batch whose primal pass ``h`` and ``masks`` now hold."""
+    def remember(self, X, center) -> None:
+        """Keep a copy of the batch whose primal pass ``h`` and ``masks`` now hold, and
+        point ``h[0]`` at it: the caller may change ``X`` afterwards."""
         if self.X0 is None or self.X0.shape != X.shape:
             self.X0 = X.copy()
         else:
             B.get_backend().xp.copyto(self.X0, X)
+        self.h[0], self.center = self.X0, center
 
 
 class LinearizedNet:
@@ -122,9 +130,10 @@ class LinearizedNet:
             X = self.check_input(X)
         n = X.shape[0]
         c = cache if isinstance(cache, LinearizedCache) and cache.n == n else self.new_cache(n)
-        if not c.holds_primal_of(X):
+        if not c.holds_primal_of(X, self.net0):
+            c.center = None                              # (until the pass below is complete)
             self.net0.forward(X, cache=c, check=False)   # h_l(W(0)) and D_l(W(0)) of this batch
-            c.remember(X)
+            c.remember(X, self.net0)
         out = self.net0.jvp(c, self._minus_center(), out=c.out, scratch=c.scratch)  # V(0) dh_L
         out += c.h[self.L] @ self.V.T                    # + V h_L = f(W(0)) + dV h_L
         if check:
@@ -161,6 +170,12 @@ class LinearizedNet:
 
     def zeros_like_weights(self) -> Grads:
         return self.net0.zeros_like_weights()
+
+    def save(self, path) -> None:
+        """Refused: a linearized model has no file of its own (the error says what to do)."""
+        raise TypeError("a linearized model has no net file of its own: save its run with "
+                        "tinyntk.train(..., checkpoint=path) (resumable), or the net it was "
+                        "made from with lin.net0.save(path)")
 
     # ----- checks, as a net's ---------------------------------------------------------------
     def check_input(self, X):

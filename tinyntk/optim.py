@@ -53,6 +53,7 @@ class GD:
         self.loss = losses.get(loss)
         self.train_output = bool(train_output)
         self._cache = None      # activations, masks and signals of the last forward pass
+        self._model = None      # ... and the model it was of
         self._E = None          # eta * dL/d out
         self._Y = None
         self._scratch = {}      # weight-shaped arrays, only where blas.descend needs one
@@ -64,6 +65,8 @@ class GD:
     def forward(self, net, X, Y):
         """:math:`L(W^{(t)})` on this step's examples (a 0-d array), caching activations."""
         Xb, Yb = self.batch(X, Y)
+        if self._model is not net:      # a cache belongs to the model that filled it
+            self._cache, self._model = None, net
         out, self._cache = net.forward(Xb, cache=self._cache if self._cache is not None else True,
                                        check=False)
         self._Y = Yb

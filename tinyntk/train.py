@@ -47,8 +47,10 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
 
     Parameters
     ----------
-    net : ReLUNet
-        Updated in place: the hidden layers, and ``V`` too if ``train_output``.
+    net : ReLUNet, or any model with the network's protocol
+        Updated in place: the hidden layers, and ``V`` too if ``train_output``.  A
+        linearized net (:func:`tinyntk.linearize`) trains the same way; the protocol is
+        :data:`tinyntk.network.MODEL_PROTOCOL`.
     X, Y : arrays ``(n, d)`` and ``(n, k)``
         Training data (NumPy arrays are moved to the active backend once).  Rows off the
         unit sphere train, with one :class:`~tinyntk.checks.AssumptionWarning`.
@@ -100,7 +102,8 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     run = prepare(net, X, Y, steps=steps, lr=lr, loss=loss, batch_size=batch_size, seed=seed,
                   train_output=train_output, record_every=record_every, probes=probes,
                   optimizer=optimizer, callback=callback, checkpoint=checkpoint,
-                  checkpoint_every=checkpoint_every, resume=resume, stop_below=stop_below)
+                  checkpoint_every=checkpoint_every, resume=resume, stop_below=stop_below,
+                  stacklevel=5)                 # (unit_rows, prepare, train, errstate, caller)
     return loop(run)
 
 
@@ -188,9 +191,11 @@ class Run:
 
 def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0,
             train_output=False, record_every=1, probes=None, optimizer=None, callback=None,
-            checkpoint=None, checkpoint_every=None, resume=None, stop_below=None) -> Run:
+            checkpoint=None, checkpoint_every=None, resume=None, stop_below=None,
+            stacklevel=3) -> Run:
     """Check every argument of :func:`train` (nothing changes before they pass), build the
-    optimizer and probes, restore a checkpoint to resume from, and start the probes."""
+    optimizer and probes, restore a checkpoint to resume from, and start the probes.
+    ``stacklevel`` is where the Assumption 3.1 warning points (3: the caller of this)."""
     check_model(net, "net")
     steps = checks.positive_int("steps", steps, minimum=0)   # 0: just record W(0)
     record_every = checks.positive_int("record_every", record_every)
@@ -218,7 +223,7 @@ def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0
             "train_output": bool(opt.train_output), "record_every": record_every}
     data_id = checkpoint_io.fingerprint(X, Y) if ckpt.path or ckpt.resume else None
     saved = _load_resume(ckpt.resume, net, args, data_id, probes) if ckpt.resume else None
-    checks.unit_rows(X, "X", stacklevel=5)   # (unit_rows, prepare, train, errstate, caller)
+    checks.unit_rows(X, "X", stacklevel=stacklevel)   # Assumption 3.1: warn once, train anyway
     run = Run(net=net, X=X, Y=Y, opt=opt, probes=probes, steps=steps,
               record_every=record_every, callback=callback, stop_below=stop_below, ckpt=ckpt,
               args=args, data_id=data_id, W0=[w.copy() for w in net.W], V0=net.V.copy(),
