@@ -45,8 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import backend as B
-from . import checks
-from .network import Cache, Grads, ReLUNet
+from .network import Cache, Grads, ReLUNet, check_output
 
 
 @dataclass
@@ -186,12 +185,7 @@ class LinearizedNet:
 
     def check_output(self, out, X) -> None:
         """Never return NaN silently: name the weights or the overflow that caused it."""
-        if checks.all_finite(out):
-            return
-        for name, a in [(f"W[{i}]", w) for i, w in enumerate(self.W)] + [("V", self.V)]:
-            if not checks.all_finite(a):
-                raise ValueError(f"the linearized model's weights {name} contain NaN or inf")
-        self.net0.check_output(out, X)
+        check_output(self, out, X, "the linearized model's")
 
 
 def linearize(net: ReLUNet) -> LinearizedNet:

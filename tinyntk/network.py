@@ -205,15 +205,7 @@ class ReLUNet:
 
     def check_output(self, out, X) -> None:
         """Never return NaN silently: name the weights or the overflow that caused it."""
-        if checks.all_finite(out):
-            return
-        for name, a in [(f"W[{i}]", w) for i, w in enumerate(self.W)] + [("V", self.V)]:
-            if not checks.all_finite(a):
-                raise ValueError(f"the net's weights {name} contain NaN or inf")
-        xp = B.get_backend().xp
-        raise ValueError(
-            f"f(X) overflowed to inf/NaN in {self.dtype.name} (largest |X| entry "
-            f"{float(xp.abs(X).max()):.3g}); rescale X (the paper takes ||x_i|| = 1)")
+        check_output(self, out, X, "the net's")
 
     # ----- files ----------------------------------------------------------------------
     def save(self, path) -> None:
@@ -386,6 +378,29 @@ object with these attributes, behaving as those of :class:`ReLUNet` do:
 :class:`ReLUNet` and :class:`tinyntk.linearized.LinearizedNet` are the two models of the
 package.  :func:`check_model` says what a model lacks.
 """
+
+
+def nonfinite_weights(model):
+    """The name (``"W[i]"`` or ``"V"``) of the first of a model's weights that holds NaN or
+    inf, or None."""
+    for name, a in [(f"W[{i}]", w) for i, w in enumerate(model.W)] + [("V", model.V)]:
+        if not checks.all_finite(a):
+            return name
+    return None
+
+
+def check_output(model, out, X, owner: str) -> None:
+    """A ``ValueError`` if the outputs ``out`` of ``model`` on ``X`` are not finite, naming
+    the weights (``owner`` says whose) or the overflow that caused it."""
+    if checks.all_finite(out):
+        return
+    name = nonfinite_weights(model)
+    if name is not None:
+        raise ValueError(f"{owner} weights {name} contain NaN or inf")
+    xp = B.get_backend().xp
+    raise ValueError(
+        f"f(X) overflowed to inf/NaN in {model.dtype.name} (largest |X| entry "
+        f"{float(xp.abs(X).max()):.3g}); rescale X (the paper takes ||x_i|| = 1)")
 
 
 def check_model(model, name: str = "model") -> None:

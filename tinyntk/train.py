@@ -20,7 +20,7 @@ from . import checkpoint as checkpoint_io
 from . import checks, diagnostics, stability
 from . import optim as optimizers
 from .linearized import LinearizedNet
-from .network import ReLUNet, check_model
+from .network import ReLUNet, check_model, nonfinite_weights
 
 
 class Diverged(FloatingPointError):
@@ -211,9 +211,9 @@ def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0
         stop_below = checks.positive_float("stop_below", stop_below)
     X = net.check_input(X)
     Y = net.check_targets(Y, X.shape[0])
-    for name, a in [(f"net.W[{i}]", w) for i, w in enumerate(net.W)] + [("net.V", net.V)]:
-        if not checks.all_finite(a):
-            raise ValueError(f"{name} contains NaN or inf: re-initialize the net")
+    bad = nonfinite_weights(net)
+    if bad is not None:
+        raise ValueError(f"net.{bad} contains NaN or inf: re-initialize the net")
     opt.loss.check_targets(Y)
     B_size = getattr(opt, "batch_size", None)
     if B_size is not None and B_size > X.shape[0]:
