@@ -38,7 +38,7 @@ import numpy
 
 from . import backend as B
 from . import stability
-from .linearized import LinearizedNet
+from .linearized import LinearizedNet, jacobian_net
 
 
 @dataclass
@@ -394,10 +394,8 @@ class NTKDrift:
 
     def start(self, state: TrainState) -> None:
         from .kernels import empirical_ntk
-        from .network import ReLUNet
 
-        net0 = state.net if isinstance(state.net, LinearizedNet) else \
-            ReLUNet(W=[B.to_numpy(w) for w in state.W0], V=B.to_numpy(state.V0))
+        net0 = jacobian_net(state.net, state.W0, state.V0)
         self._theta0 = empirical_ntk(net0, self._X(state))     # (a linearized model's: constant)
 
     def __call__(self, state: TrainState) -> float:

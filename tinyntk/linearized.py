@@ -202,10 +202,15 @@ def linearize(net: ReLUNet) -> LinearizedNet:
     return LinearizedNet(net)
 
 
-def jacobian_net(model) -> ReLUNet:
-    """The :class:`ReLUNet` whose Jacobian is ``model``'s at its current weights: the net
-    itself, or a linearized model's expansion point ``net0`` (its NTK never moves)."""
-    return model.net0 if isinstance(model, LinearizedNet) else model
+def jacobian_net(model, W=None, V=None) -> ReLUNet:
+    """The :class:`ReLUNet` whose Jacobian is ``model``'s: a linearized model's expansion
+    point ``net0`` (its NTK never moves); for a net, the net itself, or, given weights
+    ``W``, ``V`` (e.g. a run's W(0)), a net with those weights."""
+    if isinstance(model, LinearizedNet):
+        return model.net0
+    if W is None:
+        return model
+    return ReLUNet(W=[B.to_numpy(w) for w in W], V=B.to_numpy(V))
 
 
 __all__ = ["LinearizedCache", "LinearizedNet", "jacobian_net", "linearize"]

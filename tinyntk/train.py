@@ -19,8 +19,8 @@ from . import backend as B
 from . import checkpoint as checkpoint_io
 from . import checks, diagnostics, stability
 from . import optim as optimizers
-from .linearized import LinearizedNet
-from .network import ReLUNet, check_model, nonfinite_weights
+from .linearized import jacobian_net
+from .network import check_model, nonfinite_weights
 
 
 class Diverged(FloatingPointError):
@@ -160,9 +160,9 @@ class Run:
     ckpt: "_CheckpointArgs"
     args: dict
     data_id: object
-    W0: list
-    V0: object
     full_batch: bool
+    W0: list = None                 # set by _start: the weights at step 0 of the run
+    V0: object = None
     history: dict = field(default_factory=dict)
     first: int = 0
     last: tuple = (None, None)
@@ -226,8 +226,7 @@ def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0
     checks.unit_rows(X, "X", stacklevel=stacklevel)   # Assumption 3.1: warn once, train anyway
     run = Run(net=net, X=X, Y=Y, opt=opt, probes=probes, steps=steps,
               record_every=record_every, callback=callback, stop_below=stop_below, ckpt=ckpt,
-              args=args, data_id=data_id, W0=[w.copy() for w in net.W], V0=net.V.copy(),
-              full_batch=type(opt).batch is optimizers.GD.batch)
+              args=args, data_id=data_id, full_batch=type(opt).batch is optimizers.GD.batch)
     _start(run, saved)
     return run
 
@@ -262,6 +261,8 @@ def _start(run: Run, saved) -> None:
         run.V0 = B.asarray(saved["V0"]).copy()
         if hasattr(opt, "rng") and "rng" in saved["meta"]["optimizer"]:
             opt.rng.bit_generator.state = saved["meta"]["optimizer"]["rng"]
+    else:
+        run.W0, run.V0 = [w.copy() for w in net.W], net.V.copy()
     run.state = diagnostics.TrainState(net=net, X=run.X, Y=run.Y, W0=run.W0, V0=run.V0,
                                        loss=opt.loss)
     for probe in run.probes:
@@ -313,7 +314,7 @@ def _load_resume(path, net, args, data_id, probes) -> dict:
     """The checkpoint at ``path``, checked against this net, these arguments and data."""
     saved = checkpoint_io.load_state(path)
     meta = saved["meta"]
-    here = {"d": net.d, "m": net.m, "k": net.k, "L": net.L, "dtype": net.dtype.name}
+    here = checkpoint_io.sizes(net)
     for key, value in here.items():
         if meta.get(key) != value:
             raise checkpoint_io.CheckpointError(
@@ -357,8 +358,7 @@ def _diverged(t, value, opt, last, run, kept) -> "Diverged":
     lr = opt.lr
     bound = None
     try:
-        net0 = run.net if isinstance(run.net, LinearizedNet) else \
-            ReLUNet(W=[B.to_numpy(w) for w in run.W0], V=B.to_numpy(run.V0))   # NTK at W(0)
+        net0 = jacobian_net(run.net, run.W0, run.V0)     # the model's NTK at W(0)
         bound, _ = stability.stability_bound(net0, run.X, opt.loss.name, bool(opt.train_output))
     except Exception:           # the suggestion is a courtesy: never mask the divergence
         bound = None
