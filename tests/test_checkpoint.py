@@ -165,6 +165,28 @@ def test_resume_is_bit_identical(tmp_path, opts):
     assert same_weights(ref, again)
 
 
+def test_resume_continues_with_the_interrupted_runs_step(tmp_path):
+    """On resume, "auto" takes the checkpoint's step size: the net passed in may hold
+    other weights (here a trained one), whose NTK would give another step."""
+    X, Y = data()
+    net = fresh()
+    kw = dict(steps=12, record_every=2)
+    ref = net.copy()
+    ref_hist = tn.train(ref, X, Y, probes=[tn.diagnostics.Distance(), Interrupt(-1)], **kw)
+    path = tmp_path / "run.npz"
+    first = net.copy()
+    with pytest.raises(KeyboardInterrupt):
+        tn.train(first, X, Y, probes=[tn.diagnostics.Distance(), Interrupt(6)],
+                 checkpoint=path, checkpoint_every=3, **kw)
+    assert tn.stability.auto_lr(first, X)[0] != ref_hist["lr"]   # its weights moved
+    hist = tn.train(first, X, Y, probes=[tn.diagnostics.Distance(), Interrupt(-1)],
+                    checkpoint=path, resume=path, **kw)
+    assert hist == ref_hist
+    with pytest.raises(tn.CheckpointError, match="lr"):            # a given lr is still checked
+        tn.train(net.copy(), X, Y, probes=[tn.diagnostics.Distance(), Interrupt(-1)],
+                 resume=path, lr=0.5 * ref_hist["lr"], **kw)
+
+
 def test_resume_true_without_file_starts_fresh(tmp_path):
     X, Y = data()
     a, b = fresh(), fresh()

@@ -134,3 +134,21 @@ def test_theorems_at_a_given_width():
     assert s["iterations"] == pytest.approx(1e5 * math.log(1e60) / (4 * 0.25))
     c = T.corollary_3_5(10, 0.5, eps=E, m=1e40)
     assert c["width_ok"] is True and c["lr"] == pytest.approx(1e-40)
+
+
+def test_tau_of_lemmas_4_1_and_4_2():
+    """τ = φ^{3/2} n^{-3} L^{-6} log^{-3/2}(m), natural log, constants 1: by hand for the
+    demo's sizes (n = 32, L = 2, m = 2048, φ = 0.5993), and its scaling in each symbol."""
+    by_hand = 0.5993 ** 1.5 / (32 ** 3 * 2 ** 6 * math.log(2048) ** 1.5)
+    assert T.tau(32, 2, 0.5993, 2048) == pytest.approx(by_hand, rel=1e-15)
+    assert T.tau(32, 2, 0.5993, 2048) == pytest.approx(1.05e-8, rel=1e-3)
+    assert T.tau(64, 2, 0.5, 2048) == pytest.approx(T.tau(32, 2, 0.5, 2048) / 8, rel=1e-14)
+    assert T.tau(32, 4, 0.5, 2048) == pytest.approx(T.tau(32, 2, 0.5, 2048) / 64, rel=1e-14)
+    assert T.tau(32, 2, 0.2, 2048) == pytest.approx(T.tau(32, 2, 0.8, 2048) / 8, rel=1e-14)
+    for bad in (dict(n=0), dict(phi=-1.0), dict(m=1), dict(L=0)):
+        with pytest.raises(ValueError):
+            T.tau(**{**dict(n=32, L=2, phi=0.5, m=2048), **bad})
+
+
+def test_paper_constant_inverts_theorem_3_3s_step_size():
+    assert T.paper_constant(T.theorem_3_3(32, 2, 0.5, k=3, m=2048)["lr"], 3, 2, 2048) == pytest.approx(1.0)

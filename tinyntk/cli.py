@@ -69,10 +69,12 @@ def cmd_train(args) -> int:
     net = tn.ReLUNet.init(d=args.d, m=args.m, k=args.k, L=args.L, seed=args.seed + 1,
                           dtype=args.dtype, init=args.init)
     lr = args.lr
-    if lr is None:
-        lr = experiments.kernel_step_size(net, X)[0]
-        print(f"lr = {lr:.4g} (half the largest stable step 2n/λ_max(Θ₀); "
-              f"c = η L² m / k = {experiments.paper_constant(lr, args.k, args.L, args.m):.3g})")
+    if lr is None:                      # train's own default, lr="auto", computed here to print it
+        lr = tn.stability.auto_lr(net, X, args.loss, args.train_output, args.batch_size)[0]
+        per = "n" if args.batch_size is None else "B"          # examples in one step
+        stable = f"2{per}/λ_max(Θ₀)" if args.loss == "square" else f"8{per}/λ_max(Θ₀), logistic"
+        print(f"lr = {lr:.4g} (half the largest stable step {stable}; "
+              f"c = η L² m / k = {tn.theory.paper_constant(lr, args.k, args.L, args.m):.3g})")
     callback, close = _progress(args.steps, "training")
     try:
         hist = tn.train(net, X, Y, steps=args.steps, lr=lr, loss=args.loss, batch_size=args.batch_size,
@@ -83,11 +85,11 @@ def cmd_train(args) -> int:
     print(f"loss {hist['loss'][0]:.4e} -> {hist['loss'][-1]:.4e} after {args.steps} steps; "
           f"||W_l(T) - W_l(0)||_2 = {', '.join(f'{v:.4g}' for v in hist['distance'][-1])}")
     os.makedirs(args.out, exist_ok=True)
-    experiments.write_json(os.path.join(args.out, "history.json"), {"args": {k: v for k, v in vars(args).items() if k != "fn"}, "lr": lr, **hist})
+    experiments.write_json(os.path.join(args.out, "history.json"), {"args": {k: v for k, v in vars(args).items() if k != "fn"}, **hist})
     from .fileio import atomic_open
     with atomic_open(os.path.join(args.out, "history.npz"), "wb") as f:
         numpy.savez(f, step=numpy.asarray(hist["step"]), loss=numpy.asarray(hist["loss"]),
-                    distance=numpy.asarray(hist["distance"]))
+                    distance=numpy.asarray(hist["distance"]), lr=hist["lr"], c=hist["c"])
     if plots.available():
         bound = tn.diagnostics.lemma_4_2_bound(n=args.n, m=args.m, phi=tn.data.separation(X), k=args.k)
         plots.save(plots.demo_figure(hist, bound, f"tinyntk train: L = {args.L}, m = {args.m}, n = {args.n}"),
@@ -169,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                                ("m", int, 1024), ("steps", int, 500), ("seed", int, 0),
                                ("record-every", int, 1), ("mu", float, 0.5)]:
         t.add_argument(f"--{name}", type=typ, default=default)
-    t.add_argument("--lr", type=float, default=None, help="step size (default: from the kernel)")
+    t.add_argument("--lr", type=float, default=None,
+                   help="step size (default: half the largest stable step near W(0), as tinyntk.train's lr='auto')")
     t.add_argument("--loss", default="square", choices=["square", "logistic"])
     t.add_argument("--batch-size", type=int, default=None, help="SGD minibatch size (default: GD)")
     t.add_argument("--train-output", action="store_true", help="also train V (section 4.3)")

@@ -27,6 +27,7 @@ from . import backend as B
 from . import data, diagnostics, kernels, losses, plots, sweep
 from .fileio import atomic_open
 from .network import ReLUNet
+from .theory import paper_constant  # c = η L² m / k (also experiments.paper_constant)
 from .train import train
 
 
@@ -79,11 +80,6 @@ def kernel_step_size(net, X, fraction=0.5):
         raise ValueError("the empirical NTK is zero: every ReLU is inactive on this data at "
                          "initialization (a dead net; try another seed or a larger width m)")
     return fraction * 2.0 * X.shape[0] / eig[-1], eig
-
-
-def paper_constant(lr, k, L, m) -> float:
-    """The ``c`` in Theorem 3.3's step size ``η = c·k/(L²m)``."""
-    return lr * L * L * m / k
 
 
 def fit_slope(x, y):

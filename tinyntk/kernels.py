@@ -133,6 +133,17 @@ def lambda_min(K) -> float:
     return float(B.get_backend().xp.linalg.eigvalsh(K)[0])
 
 
+def lambda_max(K) -> float:
+    """The largest eigenvalue of a symmetric matrix ``K`` (a host float), as
+    :func:`lambda_min` finds the smallest."""
+    if B.get_backend().name == "numpy":
+        import scipy.linalg
+
+        top = K.shape[0] - 1
+        return float(scipy.linalg.eigvalsh(K, subset_by_index=[top, top])[0])
+    return float(B.get_backend().xp.linalg.eigvalsh(K)[-1])
+
+
 def check_proposition_3_6(X) -> dict:
     r"""Measure Proposition 3.6 on a data set: :math:`\lambda_0 \ge C\phi n^{-2}`.
 

@@ -74,6 +74,30 @@ def _width(m, width):
 
 
 # ----- Zou & Gu's theorems -------------------------------------------------------------
+def paper_constant(lr, k, L, m) -> float:
+    r"""The constant :math:`c` of Theorem 3.3's step size :math:`\eta = c\,k/(L^2 m)`,
+    :math:`c = \eta L^2 m / k`: how far a step size is from the theorem's scale."""
+    return float(lr) * L * L * m / k
+
+
+def tau(n, L, phi, m) -> float:
+    r"""The perturbation radius of Lemmas 4.1, 4.2 and 4.5, constants 1, natural log:
+
+    .. math::  \tau = \phi^{3/2}\, n^{-3} L^{-6} \log^{-3/2}(m).
+
+    Inside :math:`\mathcal B(W^{(0)}, \tau)` (section 4.1; :class:`tinyntk.diagnostics.InBall`)
+    the gradient lower bound (Lemma 4.1) and the linear rate (Lemma 4.5) hold; the proof of
+    Theorem 3.3 (step iii) shows the width (3.1) keeps GD inside.  At the widths one can
+    train, :math:`\tau` is tiny (``tau(32, 2, 0.6, 2048)`` is about 1e-8) while
+    ``‖W_l(t) − W_l(0)‖₂`` is about 0.09 (``tinyntk demo``, the same sizes): the ball is the proof's device, not a region
+    practical runs stay in.  Needs ``m > 1`` (so that :math:`\log m > 0`).
+    """
+    _positive(n=n, L=L, phi=phi, m=m)
+    if not m > 1:
+        raise ValueError(f"m must be > 1 (tau has log(m) in the denominator), got {m!r}")
+    return phi ** 1.5 / (n ** 3 * L ** 6 * math.log(m) ** 1.5)
+
+
 def theorem_3_3(n, L, phi, k=1, eps=1e-3, m=None) -> dict:
     r"""Theorem 3.3 (GD, L hidden layers), constants 1:
 

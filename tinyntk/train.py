@@ -17,7 +17,7 @@ import numpy
 
 from . import backend as B
 from . import checkpoint as checkpoint_io
-from . import checks, diagnostics, stability
+from . import checks, diagnostics, stability, theory
 from . import optim as optimizers
 from .linearized import jacobian_net
 from .network import check_model, nonfinite_weights
@@ -39,7 +39,7 @@ class Diverged(FloatingPointError):
 # overflow/invalid warnings, fatal under `-W error` or seterr(all="raise"), must not escape
 # mid-step and leave the net between two steps.
 @numpy.errstate(all="ignore")
-def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_size=None,
+def train(net, X, Y, steps: int = 500, lr="auto", loss="square", batch_size=None,
           seed=0, train_output: bool = False, record_every: int = 1, probes=None,
           optimizer=None, callback=None, checkpoint=None, checkpoint_every=None,
           resume=None, stop_below=None) -> dict:
@@ -57,7 +57,17 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     steps : int
         Number of updates :math:`T \\ge 0`; the weights go from :math:`W^{(0)}` to
         :math:`W^{(T)}` (``steps=0`` records the initial loss and changes nothing).
-    lr, loss, batch_size, seed, train_output
+    lr : float or "auto"
+        The step size :math:`\\eta`.  ``"auto"`` (the default) is half the largest step
+        that is stable near :math:`W^{(0)}`, from the empirical NTK of this net on ``X``
+        (:func:`tinyntk.stability.auto_lr`): :math:`n/\\lambda_{\\max}(\\Theta_0)` for the
+        square loss, :math:`4n/\\lambda_{\\max}(\\Theta_0)` for the logistic loss, with
+        ``n`` replaced by ``batch_size`` for SGD (half-stable for every minibatch).  That keeps
+        training in the kernel regime and is Theorem 3.3's scale
+        :math:`\\eta = c\\,k/(L^2 m)` with ``c`` about 10–30; it costs about one GD step
+        before training.  On resume, ``"auto"`` continues with the interrupted run's
+        step size.  A number is used as given.
+    loss, batch_size, seed, train_output
         Passed to :func:`tinyntk.optim.make`; ``seed`` drives SGD's minibatches.
     record_every : int
         Record at steps ``0, r, 2r, ...`` and always at step ``T``.
@@ -89,7 +99,9 @@ def train(net, X, Y, steps: int = 500, lr: float = 0.1, loss="square", batch_siz
     dict
         ``"step"``: the recorded steps; ``"loss"``: the full training loss at each of them
         (starting with the initial loss at step 0); one entry per probe, e.g.
-        ``"distance"``: per recorded step, the list of ``‖W_l(t) − W_l(0)‖₂``.
+        ``"distance"``: per recorded step, the list of ``‖W_l(t) − W_l(0)‖₂``; and two
+        numbers: ``"lr"``, the step size used, and ``"c"``, its constant in
+        :math:`\\eta = c\\,k/(L^2 m)` (:func:`tinyntk.theory.paper_constant`).
 
     Raises
     ------
@@ -189,7 +201,7 @@ class Run:
                                  args=self.args, probes=self.probes, data=self.data_id)
 
 
-def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0,
+def prepare(net, X, Y, steps=500, lr="auto", loss="square", batch_size=None, seed=0,
             train_output=False, record_every=1, probes=None, optimizer=None, callback=None,
             checkpoint=None, checkpoint_every=None, resume=None, stop_below=None,
             stacklevel=3) -> Run:
@@ -199,13 +211,18 @@ def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0
     check_model(net, "net")
     steps = checks.positive_int("steps", steps, minimum=0)   # 0: just record W(0)
     record_every = checks.positive_int("record_every", record_every)
-    opt = _optimizer(optimizer, lr, loss, batch_size, train_output, seed)
+    auto = _wants_auto_lr(lr, optimizer)
+    # lr="auto" needs the checked data: the optimizer gets its step size once they pass.
+    opt = _optimizer(optimizer, 1.0 if auto else lr, loss, batch_size, train_output, seed)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(step, loss), got {callback!r}")
     probes = [diagnostics.Distance()] if probes is None else list(probes)
     for probe in probes:
         if not (callable(probe) and isinstance(getattr(probe, "name", None), str)):
             raise TypeError(f"every probe must be callable with a str .name, got {probe!r}")
+        if probe.name in HISTORY_KEYS:
+            raise ValueError(f"a probe is named {probe.name!r}, which the history uses for "
+                             f"itself ({', '.join(HISTORY_KEYS)}): give the probe another name")
     ckpt = _checkpoint_args(checkpoint, checkpoint_every, resume)
     if stop_below is not None:
         stop_below = checks.positive_float("stop_below", stop_below)
@@ -222,13 +239,32 @@ def prepare(net, X, Y, steps=500, lr=0.1, loss="square", batch_size=None, seed=0
             "seed": seed if seed is None or checks.is_int(seed) else repr(seed),
             "train_output": bool(opt.train_output), "record_every": record_every}
     data_id = checkpoint_io.fingerprint(X, Y) if ckpt.path or ckpt.resume else None
-    saved = _load_resume(ckpt.resume, net, args, data_id, probes) if ckpt.resume else None
+    saved = (_load_resume(ckpt.resume, net, args, data_id, probes, skip=("lr",) if auto else ())
+             if ckpt.resume else None)
+    if auto:                                  # every check has passed: now the work
+        opt.lr = (saved["meta"]["args"]["lr"] if saved is not None else
+                  stability.auto_lr(net, X, opt.loss.name, opt.train_output, B_size)[0])
+        args["lr"] = opt.lr
     checks.unit_rows(X, "X", stacklevel=stacklevel)   # Assumption 3.1: warn once, train anyway
     run = Run(net=net, X=X, Y=Y, opt=opt, probes=probes, steps=steps,
               record_every=record_every, callback=callback, stop_below=stop_below, ckpt=ckpt,
               args=args, data_id=data_id, full_batch=type(opt).batch is optimizers.GD.batch)
     _start(run, saved)
     return run
+
+
+# What the history holds besides one entry per probe.
+HISTORY_KEYS = ("step", "loss", "lr", "c")
+
+
+def _wants_auto_lr(lr, optimizer) -> bool:
+    """Whether ``lr`` asks for :func:`tinyntk.stability.auto_lr` (an optimizer object
+    brings its own step size); any other non-number is refused here, saying so."""
+    if isinstance(lr, str) and lr == "auto":
+        return optimizer is None or isinstance(optimizer, str)
+    if lr is None or isinstance(lr, (str, bytes)):
+        raise checks.ArgumentTypeError(f"lr must be a positive number or 'auto', got {lr!r}")
+    return False
 
 
 def _optimizer(optimizer, lr, loss, batch_size, train_output, seed):
@@ -274,10 +310,13 @@ def _start(run: Run, saved) -> None:
         for i, probe in enumerate(run.probes):
             if i in saved["probes"]:
                 checkpoint_io.load_probe_state(probe, saved["probes"][i])
-        run.history = {key: list(v) for key, v in saved["meta"]["history"].items()}
+        run.history = {key: list(v) if isinstance(v, list) else v
+                       for key, v in saved["meta"]["history"].items()}
         run.first = int(saved["meta"]["step"])
         if run.history["loss"]:
             run.last = (run.history["step"][-1], run.history["loss"][-1])
+    run.history["lr"] = opt.lr
+    run.history["c"] = theory.paper_constant(opt.lr, net.k, net.L, net.m)
     run.rewind = _Rewind(net, opt)             # brings W^(t-1) back after a divergence
 
 
@@ -310,8 +349,9 @@ def _checkpoint_args(checkpoint, checkpoint_every, resume) -> _CheckpointArgs:
     return _CheckpointArgs(path, every, resume)
 
 
-def _load_resume(path, net, args, data_id, probes) -> dict:
-    """The checkpoint at ``path``, checked against this net, these arguments and data."""
+def _load_resume(path, net, args, data_id, probes, skip=()) -> dict:
+    """The checkpoint at ``path``, checked against this net, these arguments (but those
+    named in ``skip``) and data."""
     saved = checkpoint_io.load_state(path)
     meta = saved["meta"]
     here = checkpoint_io.sizes(net)
@@ -320,7 +360,7 @@ def _load_resume(path, net, args, data_id, probes) -> dict:
             raise checkpoint_io.CheckpointError(
                 f"resume: {path!r} holds a net with {key} = {meta.get(key)!r}, this net has {value!r}")
     for key, value in args.items():
-        if meta["args"].get(key) != value:
+        if key not in skip and meta["args"].get(key) != value:
             raise checkpoint_io.CheckpointError(
                 f"resume: {path!r} was written with {key} = {meta['args'].get(key)!r}, this "
                 f"call has {key} = {value!r}; resume with the interrupted run's arguments")
