@@ -96,7 +96,55 @@ def test_checker_catches_a_wrong_gradient(monkeypatch):
         return original(self, cache, E, grads, need_V)
 
     monkeypatch.setattr(tn.ReLUNet, "backward", backward_without_first_mask)
-    assert check_gradients(net, X, Y).max_error > 1e-2
+    broken = check_gradients(net, X, Y)
+    assert broken.max_error > 1e-2 and not broken.passed
+    assert str(broken).startswith("FAILED")
+
+
+def _net_with_a_preactivation_at(value):
+    """The net above, with unit 1 of layer 1 moved (along x_0) so that its pre-activation
+    at example 0 is ``value``; no other pre-activation of example 0's first layer moves."""
+    X, Y = tn.data.sphere(n=6, d=4, k=1, seed=1)
+    net = tn.ReLUNet.init(d=4, m=5, k=1, L=2, seed=3)
+    x0 = X[0]
+    net.W[0][0] += (value - net.W[0][0] @ x0) / (x0 @ x0) * x0
+    return net, X, Y
+
+
+def test_checker_reports_kinks_apart_and_does_not_count_them():
+    """Issue 24: a pre-activation of 1e-5 lies inside the default ±1e-4 stencil of every
+    entry of that unit's row (|x_0j| * 1e-4 > 1e-5 for this x_0): those central differences
+    average two slopes.  They must be reported as kinks, and the verdict must rest on the
+    other entries, which are still checked to RTOL."""
+    net, X, Y = _net_with_a_preactivation_at(1e-5)
+    result = check_gradients(net, X, Y)
+    kinks = {kink.where for kink in result.kinks}
+    assert kinks == {("W[0]", (0, j)) for j in range(4)}, kinks
+    assert max(kink.error for kink in result.kinks) > 1e-2     # would have alarmed before
+    assert result.checked == sum(w.size for w in net.W) + net.V.size   # kinks still counted
+    assert result.where not in kinks
+    assert result.passed and result.max_error < RTOL, str(result)
+    assert "4 entries at a ReLU kink, not counted" in str(result)
+    assert result.min_abs_preactivation == pytest.approx(1e-5, rel=1e-6)
+    # A smaller eps (|x_0j| * 1e-6 <= 1e-6 < 1e-5) steps over no kink, and then the same
+    # entries agree with the backward pass: they were never errors of the backward pass.
+    fine = check_gradients(net, X, Y, eps=1e-6)
+    assert fine.kinks == [] and fine.passed, str(fine)
+
+
+def test_a_wrong_gradient_is_caught_next_to_a_kink(monkeypatch):
+    """Setting kinks apart must not hide a real error elsewhere: scale the V gradient."""
+    net, X, Y = _net_with_a_preactivation_at(1e-5)
+    original = tn.ReLUNet.backward
+
+    def backward_with_a_wrong_V(self, cache, E, grads=None, need_V=True):
+        grads = original(self, cache, E, grads, need_V)
+        grads.V *= 1.01
+        return grads
+
+    monkeypatch.setattr(tn.ReLUNet, "backward", backward_with_a_wrong_V)
+    result = check_gradients(net, X, Y)
+    assert result.kinks and not result.passed and result.where[0] == "V", str(result)
 
 
 def test_checker_subset_and_leaves_the_net_unchanged():

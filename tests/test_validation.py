@@ -283,6 +283,8 @@ def test_gradcheck_rejects(small):
         tn.gradcheck.check_gradients(net, X, Y, eps=0.0)
     with pytest.raises(ValueError, match="max_entries"):
         tn.gradcheck.check_gradients(net, X, Y, max_entries=0)
+    with pytest.raises(ValueError, match="rtol"):
+        tn.gradcheck.check_gradients(net, X, Y, rtol=-1e-6)
     with pytest.raises(ValueError, match=r"\{-1, \+1\}"):
         tn.gradcheck.check_gradients(net, X, Y, loss="logistic")
     with pytest.raises(ValueError, match="X.*d = 4"):
