@@ -71,6 +71,19 @@ def test_lemma_4_2_bound_by_hand():
     assert D.lemma_4_2_bound(10, 1000, 0.5, 2) == pytest.approx(math.sqrt(200 * math.log(10) / 500))
 
 
+def test_lemma_4_2_bound_with_the_initial_loss():
+    """Section 4.1's telescoped form sqrt(k n^2 L(W(0)) / (m phi)); the lemma's log n is
+    the case L(W(0)) = log n, and the bound grows as the square root of the loss."""
+    lemma = D.lemma_4_2_bound(10, 1000, 0.5, 2)
+    assert D.lemma_4_2_bound(10, 1000, 0.5, 2, loss0=math.log(10)) == pytest.approx(lemma)
+    assert D.lemma_4_2_bound(10, 1000, 0.5, 2, loss0=0.25) == pytest.approx(
+        math.sqrt(200 * 0.25 / 500))
+    assert D.lemma_4_2_bound(10, 1000, 0.5, 2, loss0=0.0) == 0.0
+    for bad in (-1.0, float("nan"), "x"):
+        with pytest.raises((ValueError, TypeError), match="loss0"):
+            D.lemma_4_2_bound(10, 1000, 0.5, 2, loss0=bad)
+
+
 def test_activation_flips_explicit_masks():
     net0, X, _ = _problem(m=10, L=2)
     W0 = [w.copy() for w in net0.W]

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy
 
 from . import backend as B
+from . import checks
 from . import stability
 from .linearized import LinearizedNet, jacobian_net
 
@@ -277,11 +278,24 @@ def distance(net, W0, tol: float = 1e-6, max_iter: int = 100) -> list:
     return [spectral_norm_diff(W, W_init, None, tol, max_iter)[0] for W, W_init in zip(net.W, W0)]
 
 
-def lemma_4_2_bound(n: int, m: int, phi: float, k: int = 1) -> float:
+def lemma_4_2_bound(n: int, m: int, phi: float, k: int = 1, loss0: float | None = None) -> float:
     r"""Lemma 4.2's bound on the trajectory length,
     :math:`\|W_l^{(t)} - W_l^{(0)}\|_2 \le \sqrt{k n^2 \log(n) / (m\phi)}`, with the
-    :math:`O(\cdot)` constant set to 1."""
-    return float(numpy.sqrt(k * n * n * numpy.log(n) / (m * float(phi))))
+    :math:`O(\cdot)` constant set to 1.
+
+    Which of the paper's two forms: section 4.1 telescopes (4.1) into
+    :math:`\sqrt{C k n^2 L(W^{(0)}) / (m\phi)}`, and Lemma 4.2 states it with
+    :math:`\log n` in place of :math:`L(W^{(0)})`, because Lemma 4.3 bounds the initial
+    loss by :math:`\tilde O(1)` with probability :math:`1 - O(n^{-1})`.  By default this
+    follows the lemma as stated (``log n``), so it does not depend on the run; pass the
+    run's initial loss as ``loss0`` for the telescoped form, which is the sharper one for a
+    given initialization (``loss0 = log n`` gives the lemma's value).
+    """
+    if loss0 is None:
+        loss0 = numpy.log(n)
+    else:
+        loss0 = checks.positive_float("loss0", loss0, allow_zero=True)
+    return float(numpy.sqrt(k * n * n * loss0 / (m * float(phi))))
 
 
 def in_ball(net, W0, tau: float, tol: float = 1e-6) -> bool:

@@ -19,10 +19,13 @@ Forward pass: :math:`f(W(0))` plus the JVP along :math:`\Delta W = W - W(0)`, wi
 σ′ masks :math:`D_l` and hidden outputs ``h0[l]`` of the net **at** :math:`W(0)` (the
 *primal* pass)::
 
-    h0[l], D[l] = the net's forward pass at W(0)                   # x_{l,i}(W(0)), sigma'(...)
-    dh[1] = D[1] * (X @ dW_1.T)                                    # dh_1 = D_1 (dW_1 x)
-    dh[l] = D[l] * (h0[l-1] @ dW_l.T + dh[l-1] @ W_l(0).T)         # dh_l = D_l (dW_l h_{l-1} + W_l(0) dh_{l-1})
-    out   = h0[L] @ V.T + dh[L] @ V(0).T                           # f(W(0)) + dV h_L + V(0) dh_L
+    h0[l], D_l = the net's forward pass at W(0)                    # x_{l,i}(W(0)); D_l = masks[l-1]
+    dh_1 = D_1 * (X @ dW_1.T)                                      # dh_1 = D_1 (dW_1 x)
+    dh_l = D_l * (h0[l-1] @ dW_l.T + dh_{l-1} @ W_l(0).T)          # dh_l = D_l (dW_l h_{l-1} + W_l(0) dh_{l-1})
+    out  = h0[L] @ V.T + dh_L @ V(0).T                             # f(W(0)) + dV h_L + V(0) dh_L
+
+(Indices as in :mod:`tinyntk.network`: ``h0`` has ``L+1`` entries with ``h0[0] = X``;
+a subscript ``_l`` is the paper's layer ``l``, held at list index ``l-1`` in the code.)
 
 (``h0[L] @ V.T`` is :math:`V(0) h_L + \Delta V h_L`, i.e. :math:`f(W(0)) + \Delta V h_L`.)
 This is :meth:`ReLUNet.jvp` of the net at :math:`W(0)`.

@@ -1,7 +1,8 @@
 r"""Losses: the empirical loss of eq. (2.1), :math:`L(W) = \frac1n\sum_i \ell(\hat y_i, y_i)`.
 
 A loss is a small object with two methods, ``value(out, Y)`` (a 0-d array of the
-backend) and ``grad(out, Y, scale=1.0, out=None)`` (``scale · dL/d out``, ``(n, k)``).
+backend) and ``grad(out, Y, scale=1.0, out_array=None)`` (``scale · dL/d out``, ``(n, k)``,
+written into ``out_array`` when one is given, a new array otherwise).
 Adding a loss means writing one such class and registering it in :data:`LOSSES`.
 Both methods keep the dtype of ``out``: every constant is a Python float.
 """

@@ -11,28 +11,33 @@ Conventions (written down once, used everywhere):
 
 * A batch holds one example per **row**: ``X`` is ``(n, d)``, the outputs are ``(n, k)``,
   and the hidden outputs :math:`x_{l,i}` of all examples form ``h[l]``, ``(n, m)``.
-  So :math:`x_{l,i} = \sigma(W_l x_{l-1,i})` is ``h[l] = relu(h[l-1] @ W_l.T)``.
-* :math:`\sigma'(z) = \mathbb{1}(z > 0)`; in particular **σ′(0) = 0**.  The masks are
-  boolean arrays ``masks[l] = (h[l-1] @ W_l.T) > 0``.
+  So :math:`x_{l,i} = \sigma(W_l x_{l-1,i})` is ``h[l] = relu(h[l-1] @ W[l-1].T)``.
+* :math:`\sigma'(z) = \mathbb{1}(z > 0)`; in particular **σ′(0) = 0**.
+* **Indices.**  The paper counts layers from 1; Python lists count from 0.  The code's
+  lists of per-layer objects therefore hold layer ``l`` at index ``l-1``: ``W[l-1]`` is
+  :math:`W_l`, ``masks[l-1]`` is :math:`\sigma'` of layer ``l`` (boolean, ``(n, m)``) and
+  ``grads.W[l-1]`` is :math:`\nabla_{W_l} L`.  Only ``h`` has ``L+1`` entries, with
+  ``h[0] = X``, so ``h[l]`` is layer ``l``'s output.  The pseudo-code below uses the same
+  lists; ``z_l`` and ``delta_l`` are per-layer temporaries, named by their paper index.
 
-Forward pass (one line per layer of the formula above)::
+Forward pass (one line per layer of the formula above), for l = 1, ..., L::
 
     h[0] = X                                   # x_{0,i} = x_i
-    z    = h[l-1] @ W_l.T                      # W_l x_{l-1,i}
-    masks[l] = z > 0                           # sigma'(W_l x_{l-1,i})
-    h[l] = max(z, 0)                           # x_{l,i} = sigma(W_l x_{l-1,i})
+    z_l  = h[l-1] @ W[l-1].T                   # W_l x_{l-1,i}
+    masks[l-1] = z_l > 0                       # sigma'(W_l x_{l-1,i})
+    h[l] = max(z_l, 0)                         # x_{l,i} = sigma(W_l x_{l-1,i})
     out  = h[L] @ V.T                          # f_W(x_i) = V x_{L,i}
 
 Backward pass, for an output error ``E = dL/d out`` of shape ``(n, k)`` (for the square
 loss of eq. (2.1), ``E[i] = (f_W(x_i) - y_i) / n``).  It mirrors the forward pass from the
 top down::
 
-    grad_V   = E.T @ h[L]                                  # dL/dV
-    delta[L] = (E @ V) * masks[L]                          # dL/d(W_L x_{L-1,i})
-    grad_W_l = delta[l].T @ h[l-1]                         # dL/dW_l,  l = L, ..., 1
-    delta[l-1] = (delta[l] @ W_l) * masks[l-1]             # back through layer l
+    grads.V      = E.T @ h[L]                              # dL/dV
+    delta_L      = (E @ V) * masks[L-1]                    # dL/d(W_L x_{L-1,i})
+    grads.W[l-1] = delta_l.T @ h[l-1]                      # dL/dW_l,  l = L, ..., 1
+    delta_{l-1}  = (delta_l @ W[l-1]) * masks[l-2]         # back through W_l (l >= 2)
 
-Row ``j`` of ``grad_W_L`` is exactly the per-neuron gradient of section 4.1:
+Row ``j`` of ``grads.W[L-1]`` is exactly the per-neuron gradient of section 4.1:
 
 .. math::
 
@@ -48,7 +53,7 @@ direction) pushes a tangent through the same masks; :mod:`tinyntk.linearized` bu
 first-order Taylor model of the net from it.
 
 :meth:`ReLUNet.backward` stores every gradient; :meth:`ReLUNet.backward_signals` yields
-``(l, delta[l], h[l-1])`` one layer at a time, which lets the optimizer step each layer as
+``(l, delta_l, h[l-1])`` one layer at a time, which lets the optimizer step each layer as
 soon as its gradient is known, without storing it.
 """
 from __future__ import annotations
