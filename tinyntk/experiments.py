@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from . import backend as B
-from . import data, diagnostics, kernels, losses, plots, sweep
+from . import data, diagnostics, kernels, losses, plots, stability, sweep
 from .fileio import atomic_open
 from .network import ReLUNet
 from .theory import paper_constant  # c = η L² m / k (also experiments.paper_constant)
@@ -79,7 +79,7 @@ def kernel_step_size(net, X, fraction=0.5):
     if not eig[-1] > 0:
         raise ValueError("the empirical NTK is zero: every ReLU is inactive on this data at "
                          "initialization (a dead net; try another seed or a larger width m)")
-    return fraction * 2.0 * X.shape[0] / eig[-1], eig
+    return fraction * stability.largest_stable_lr(X.shape[0], eig[-1]), eig
 
 
 def fit_slope(x, y):
