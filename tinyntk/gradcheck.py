@@ -86,16 +86,17 @@ class GradCheckResult:
 
 
 def _masks_at_weights(net, X):
-    """Copies of the masks σ′ at the current weights and the distance of the nearest
-    pre-activation to the kink; ``(None, inf)`` for a model whose masks do not move with
-    its weights (a linearized model: frozen at W(0))."""
+    """``(cache, masks, min_pre)``: a forward cache (for the perturbed passes to reuse),
+    copies of the masks σ′ at the current weights and the distance of the nearest
+    pre-activation to the kink; ``(None, None, inf)`` for a model whose masks do not move
+    with its weights (a linearized model: frozen at W(0))."""
     if jacobian_net(net) is not net:
-        return None, math.inf
+        return None, None, math.inf
     xp = B.get_backend().xp
     _, cache = net.forward(X, cache=True, check=False)
     masks = [mask.copy() for mask in cache.masks]
     pre = [xp.abs(cache.h[l - 1] @ W.T).min() for l, W in enumerate(net.W, start=1)]
-    return masks, float(min(B.to_numpy(p) for p in pre))
+    return cache, masks, float(min(B.to_numpy(p) for p in pre))
 
 
 def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: int | None = None,
@@ -117,7 +118,7 @@ def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: in
         max_entries = checks.positive_int("max_entries", max_entries)
     seed = checks.seed("seed", seed)
     _, grads = loss_and_grad(net, X, Y, loss)
-    masks, min_pre = _masks_at_weights(net, X)
+    cache, masks, min_pre = _masks_at_weights(net, X)
     xp = B.get_backend().xp
     rng = numpy.random.default_rng(seed)
 
@@ -125,7 +126,6 @@ def check_gradients(net, X, Y, loss="square", eps: float = 1e-4, max_entries: in
     analytic["V"] = B.to_numpy(grads.V)
     scale = max(float(numpy.abs(a).max()) for a in analytic.values())
     floor = max(1e-3 * scale, numpy.finfo(float).tiny)
-    cache = net.forward(X, cache=True, check=False)[1] if masks is not None else None
 
     def value():
         """The loss at the current weights, and whether some mask differs from W's."""
