@@ -102,8 +102,8 @@ def test_checker_catches_a_wrong_gradient(monkeypatch):
 
 
 def _net_with_a_preactivation_at(value):
-    """The net above, with the first unit of layer 1 (row 0 of W[0]) moved along x_0 so that its pre-activation
-    at example 0 is ``value``; no other pre-activation of example 0's first layer moves."""
+    """The net above, with the first unit of layer 1 (row 0 of W[0]) moved along x_0 so
+    that its pre-activation at example 0 is ``value``; no other unit's pre-activation moves."""
     X, Y = tn.data.sphere(n=6, d=4, k=1, seed=1)
     net = tn.ReLUNet.init(d=4, m=5, k=1, L=2, seed=3)
     x0 = X[0]
