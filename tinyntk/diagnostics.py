@@ -54,6 +54,7 @@ class TrainState:
     loss: object          # the loss object in use
     step: int = 0
     loss_value: float = float("nan")   # L(W^{(t)}) on the whole training set
+    outputs: object = None    # f(X) on the whole training set at this step (read-only), or None
 
 
 def spectral_norm_diff(A, A0, v=None, tol: float = 1e-6, max_iter: int = 100):
@@ -416,6 +417,50 @@ class NTKDrift:
         if self._theta0 is None:
             self.start(state)
         return ntk_drift(state.net, None, self._X(state), Theta0=self._theta0)
+
+
+class EigenProjections:
+    r"""Probe ``"eigen_projections"``: the residual's projections
+    :math:`u_i^\top (f_{W(t)}(X) - Y)` on chosen eigenvectors of the empirical NTK at
+    :math:`W(0)` (:func:`tinyntk.spectrum.empirical`; ``which`` indexes its eigenvalues,
+    0 = the largest), a list of ``len(which)`` floats per record.
+
+    In the kernel regime they follow :math:`(1 - \eta\lambda_i/n)^t\,u_i^\top r(0)`
+    (:meth:`tinyntk.spectrum.Spectrum.predicted_projections` of ``probe.spectrum``).
+    ``spectrum`` may be given (e.g. of :math:`\Theta_\infty`, or one computed once for
+    several runs); else ``start`` computes it from ``W(0)``, with ``V`` when
+    ``train_output`` (as the run trains).  ``which=None`` records every direction.
+
+    Cost: one eigendecomposition of the ``(n·k)²`` kernel before training, and one
+    ``(len(which) × n·k)`` matrix-vector product per record on the outputs the loop has
+    just computed (``state.outputs``; a forward pass only where the loop has none).
+    """
+
+    name = "eigen_projections"
+
+    def __init__(self, which=(0,), train_output: bool = False, spectrum=None):
+        self.which = which
+        self.train_output = bool(train_output)
+        self.spectrum = spectrum
+        self._U = None
+
+    def start(self, state: TrainState) -> None:
+        from . import spectrum as spectra
+
+        if self.spectrum is None:
+            net0 = jacobian_net(state.net, state.W0, state.V0)
+            self.spectrum = spectra.empirical(net0, state.X, train_output=self.train_output)
+        idx = self.spectrum.indices(self.which)
+        self._U = self.spectrum.vectors[:, idx].T                # (p, N)
+
+    def __call__(self, state: TrainState) -> list:
+        if self._U is None:
+            self.start(state)
+        out = state.outputs
+        if out is None:
+            out = state.net.forward(state.X, check=False)
+        R = (out - state.Y).reshape(self._U.shape[1], -1)        # (N, c)
+        return B.to_numpy(self._U @ R).ravel().tolist()
 
 
 # ----- rates -----------------------------------------------------------------------------

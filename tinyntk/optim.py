@@ -72,6 +72,12 @@ class GD:
         self._Y = Yb
         return self.loss.value(out, Yb)
 
+    @property
+    def outputs(self):
+        """The outputs ``f(X_b)`` of the last :meth:`forward` (this step's examples), or None.
+        Read-only: the array is reused by the next forward pass."""
+        return None if self._cache is None else self._cache.out
+
     def update(self, net):
         """Backward pass on the cached forward pass, each trained layer stepping in place."""
         c = self._cache

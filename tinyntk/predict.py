@@ -35,6 +35,9 @@ Functions
 :func:`gp_posterior`
     the Gaussian-process posterior mean and covariance (with :func:`tinyntk.kernels.nngp`,
     the NNGP posterior).
+:func:`eigh`, :func:`decay`
+    the eigendecomposition of a checked kernel and the per-eigendirection factor
+    :math:`(1 - \eta\lambda_i/n)^t`: the pieces :mod:`tinyntk.spectrum` builds on.
 
 Kernels
 -------
@@ -260,6 +263,46 @@ def gp_posterior(K_train, Y, K_test_train, K_test_test, diag_reg=0.0):
                                       # guard against its output overlapping an input)
     N_test = K_tt.shape[0]
     return mean.reshape(p.test_shape), cov.reshape(_kernel_shape(N_test, p.blocks))
+
+
+# ----- the spectral building blocks (public: tinyntk.spectrum is built on them) --------
+def eigh(K):
+    r"""``(lam, U)``: the eigendecomposition :math:`K = U\,\mathrm{diag}(\lambda)\,U^\top`
+    that :func:`gd_mse` uses, eigenvalues ascending (as ``numpy.linalg.eigh``).
+
+    ``K`` is checked as ``K_train`` is (square, finite, symmetric and PSD to its rounding
+    level; see "Rounding" in the module docstring), a 4-D ``(n, k, n, k)`` kernel becomes
+    the ``(n·k, n·k)`` matrix (row ``i·k + a`` is example ``i``, output ``a``), and
+    eigenvalues float64 does not resolve (:math:`\le N\epsilon_{64}\lambda_{\max}`)
+    are exactly 0.  float64 arrays of the active backend.
+    """
+    K2, r = _kernel_matrix(K, "K", either=True)
+    _square(K2, tuple(numpy.shape(K)), "K")
+    K2, k_max = _symmetric(K2, "K", r)
+    lam, U = B.get_backend().xp.linalg.eigh(K2)
+    return _checked_spectrum(lam, r * k_max, "K"), U
+
+
+def decay(lam, lr, n, t, flow=False):
+    r"""The factor :math:`(1 - \eta\lambda_i/n)^t` by which GD with the kernel frozen
+    multiplies the residual's component along an eigenvector of eigenvalue
+    :math:`\lambda_i` in ``t`` steps (:math:`e^{-\eta\lambda_i t/n}` for the flow).
+
+    ``lam`` is a 1-D array of eigenvalues (e.g. from :func:`eigh`), ``n`` the number of
+    training examples (the :math:`1/n` of eq. (2.1)), ``t`` as in :func:`gd_mse`.
+    Returns ``(N,)`` for a scalar ``t``, ``(len(t), N)`` for an array: float64 of the
+    active backend.  Computed with ``log1p``, so a factor near 1 is not rounded to 1,
+    and exactly (signs included) where :math:`\eta\lambda_i/n \ge 1`.
+    """
+    xp = B.get_backend().xp
+    lam = B.asarray(checks.real_array(lam, "lam"), dtype=numpy.float64)
+    if lam.ndim != 1 or not checks.all_finite(lam):
+        raise ValueError(f"lam must be a 1-D array of finite eigenvalues, got shape "
+                         f"{tuple(lam.shape)}")
+    a = checks.positive_float("lr", lr) / checks.positive_int("n", n)
+    times, scalar = _times(t, bool(flow))
+    factors, _ = _filters(xp.maximum(lam, 0.0), a, times, bool(flow))
+    return factors[0] if scalar else factors
 
 
 # ----- checked inputs -----------------------------------------------------------------

@@ -184,6 +184,8 @@ class Run:
     def record(self, step, value) -> None:
         """Append step ``step``'s loss and every probe's measurement to the history."""
         self.state.step, self.state.loss_value = step, value
+        if self.full_batch and step < self.steps:      # GD: this step's forward saw all of X
+            self.state.outputs = getattr(self.opt, "outputs", None)
         self.history["step"].append(step)
         self.history["loss"].append(value)
         for probe in self.probes:
@@ -192,8 +194,10 @@ class Run:
             self.callback(step, value)
 
     def full_loss(self) -> float:
-        """The training loss on all examples at the current weights."""
-        return float(self.opt.loss.value(self.net.forward(self.X, check=False), self.Y))
+        """The training loss on all examples at the current weights (whose outputs the
+        probes then see as ``state.outputs``)."""
+        self.state.outputs = self.net.forward(self.X, check=False)
+        return float(self.opt.loss.value(self.state.outputs, self.Y))
 
     def save(self, next_step) -> None:
         checkpoint_io.save_state(self.ckpt.path, net=self.net, W0=self.W0, V0=self.V0,
