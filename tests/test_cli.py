@@ -16,6 +16,13 @@ def test_demo_prints_table_and_writes_outputs(tmp_path, capsys):
         assert needle in text
     saved = json.loads((tmp_path / "demo.json").read_text())
     assert saved["history"]["loss"][-1] < saved["history"]["loss"][0]
+    # the loss row carries the kernel-regime prediction at T, from Θ₀ and from Θ∞·m/k
+    row = next(line for line in text.splitlines() if "L(W(0))" in line)
+    assert "kernel regime" in row and "Θ₀" in row and "Θ∞" in row
+    predicted = saved["kernel_loss"]
+    assert set(predicted) == {"empirical", "infinite"}
+    assert all(len(v) == len(saved["history"]["step"]) for v in predicted.values())
+    assert predicted["empirical"][0] == pytest.approx(saved["history"]["loss"][0], rel=1e-12)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
@@ -29,6 +36,27 @@ def test_train_saves_history(tmp_path, capsys):
     import numpy
     with numpy.load(tmp_path / "history.npz", allow_pickle=False) as f:
         assert f["loss"].tolist() == hist["loss"]
+    # SGD has no closed-form kernel prediction: said, not silently dropped
+    assert hist["predicted_loss"] == {} and "batch" in hist["predicted_skipped"]["empirical"]
+    assert "no kernel regime" in capsys.readouterr().out
+
+
+def test_train_prints_and_stores_the_kernel_prediction(tmp_path, capsys):
+    args = ["train", "--n", "8", "--d", "4", "--m", "64", "--steps", "10", "--record-every", "5",
+            "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert "(empirical NTK at W(0)) predicts loss" in text
+    assert "(infinite width) predicts loss" in text
+    hist = json.loads((tmp_path / "history.json").read_text())
+    pred = hist["predicted_loss"]
+    assert set(pred) == {"empirical", "infinite"} and hist["predicted_skipped"] == {}
+    # at step 0 the prediction is the measured loss: both start from f_{W(0)}
+    assert pred["empirical"][0] == pytest.approx(hist["loss"][0], rel=1e-12)
+    assert pred["empirical"][-1] < pred["empirical"][0]
+    import numpy
+    with numpy.load(tmp_path / "history.npz", allow_pickle=False) as f:
+        assert f["predicted_loss_empirical"].tolist() == pred["empirical"]
 
 
 def test_theory_table(capsys):

@@ -49,9 +49,10 @@ def cmd_demo(args) -> int:
     print(_table(r.rows))
     if plots.available():
         path = os.path.join(args.out, "demo.png")
+        predicted = {experiments.BASELINES[name]: v for name, v in r.raw["kernel_loss"].items()}
         plots.save(plots.demo_figure(r.raw["history"], r.raw["bound"],
                                      f"GD on a {args.L}-hidden-layer ReLU net, m = {args.m}, "
-                                     f"n = {args.n}", r.raw["predicted_rate"]), path)
+                                     f"n = {args.n}", r.raw["predicted_rate"], predicted), path)
         print(f"figure: {path}")
     else:
         print("(no figure: install matplotlib, `pip install tinyntk[plot]`)")
@@ -75,6 +76,8 @@ def cmd_train(args) -> int:
         stable = f"2{per}/λ_max(Θ₀)" if args.loss == "square" else f"8{per}/λ_max(Θ₀), logistic"
         print(f"lr = {lr:.4g} (half the largest stable step {stable}; "
               f"c = η L² m / k = {tn.theory.paper_constant(lr, args.k, args.L, args.m):.3g})")
+    baseline = experiments.kernel_baseline(net, X, Y, loss=args.loss, batch_size=args.batch_size,
+                                           train_output=args.train_output)   # at W(0)
     callback, close = _progress(args.steps, "training")
     try:
         hist = tn.train(net, X, Y, steps=args.steps, lr=lr, loss=args.loss, batch_size=args.batch_size,
@@ -82,18 +85,27 @@ def cmd_train(args) -> int:
                         callback=callback)
     finally:
         close()
+    predicted = baseline.loss(hist["lr"], hist["step"])
     print(f"loss {hist['loss'][0]:.4e} -> {hist['loss'][-1]:.4e} after {args.steps} steps; "
           f"||W_l(T) - W_l(0)||_2 = {', '.join(f'{v:.4g}' for v in hist['distance'][-1])}")
+    for name, values in predicted.items():
+        print(f"{experiments.BASELINES[name]} predicts loss {values[-1]:.4e} at step {hist['step'][-1]}")
+    for name, why in baseline.skipped.items():
+        print(f"no {experiments.BASELINES[name]} prediction: {why}")
     os.makedirs(args.out, exist_ok=True)
-    experiments.write_json(os.path.join(args.out, "history.json"), {"args": {k: v for k, v in vars(args).items() if k != "fn"}, **hist})
+    experiments.write_json(os.path.join(args.out, "history.json"),
+                           {"args": {k: v for k, v in vars(args).items() if k != "fn"}, **hist,
+                            "predicted_loss": predicted, "predicted_skipped": baseline.skipped})
     from .fileio import atomic_open
     with atomic_open(os.path.join(args.out, "history.npz"), "wb") as f:
         numpy.savez(f, step=numpy.asarray(hist["step"]), loss=numpy.asarray(hist["loss"]),
-                    distance=numpy.asarray(hist["distance"]), lr=hist["lr"], c=hist["c"])
+                    distance=numpy.asarray(hist["distance"]), lr=hist["lr"], c=hist["c"],
+                    **{f"predicted_loss_{name}": numpy.asarray(v) for name, v in predicted.items()})
     if plots.available():
         bound = tn.diagnostics.lemma_4_2_bound(n=args.n, m=args.m, phi=tn.data.separation(X), k=args.k)
-        plots.save(plots.demo_figure(hist, bound, f"tinyntk train: L = {args.L}, m = {args.m}, n = {args.n}"),
-                   os.path.join(args.out, "train.png"))
+        curves = {experiments.BASELINES[name]: v for name, v in predicted.items()}
+        plots.save(plots.demo_figure(hist, bound, f"tinyntk train: L = {args.L}, m = {args.m}, n = {args.n}",
+                                     predicted=curves), os.path.join(args.out, "train.png"))
     print(f"saved {args.out}/history.json, history.npz" + (", train.png" if plots.available() else ""))
     return 0
 

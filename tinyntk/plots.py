@@ -125,19 +125,24 @@ def heatmap(K, title: str, label: str = "kernel value"):
     return fig
 
 
-def demo_figure(history: dict, bound: float, title: str, predicted_rate: float | None = None):
-    """Two panels: the loss (log scale), with the kernel-regime bound ``L(0)·q^t`` when
-    ``predicted_rate`` q is given, and the trajectory length of every layer."""
+def demo_figure(history: dict, bound: float, title: str, predicted_rate: float | None = None,
+                predicted: dict | None = None):
+    """Two panels: the loss (log scale) with, dashed, the kernel-regime predictions
+    ``predicted`` (``{label: loss at each of history["step"]}``) and, dotted, the bound
+    ``L(0)·q^t`` when ``predicted_rate`` q is given; and the trajectory length of every
+    layer."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.semilogy(history["step"], history["loss"], label="training loss L(W(t))")
+    a.semilogy(history["step"], history["loss"], "o", ms=3, label="training loss L(W(t)) (measured)")
+    steps = numpy.asarray(history["step"], dtype=float)
+    for (label, values), style in zip((predicted or {}).items(), ("--", "-.", ":")):
+        a.semilogy(steps, values, style, label=f"{label} (predicted)")
     if predicted_rate is not None:
-        steps = numpy.asarray(history["step"], dtype=float)
-        a.semilogy(steps, history["loss"][0] * predicted_rate ** steps, "--",
+        a.semilogy(steps, history["loss"][0] * predicted_rate ** steps, ":", color="0.5",
                    label=f"kernel bound L(0)·{predicted_rate:.4f}^t")
     a.set(title="Loss (log scale)", xlabel="step t", ylabel="L(W(t))")
     a.grid(True, which="both", alpha=0.3)
-    a.legend()
+    a.legend(fontsize=8)
     dist = numpy.asarray(history["distance"])
     for l in range(dist.shape[1]):
         b.plot(history["step"], dist[:, l], label=f"layer {l + 1}: ||W_l(t) - W_l(0)||_2")
