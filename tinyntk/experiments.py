@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy
 
 from . import backend as B
-from . import data, diagnostics, kernels, losses, plots, spectrum, stability, sweep
+from . import data, diagnostics, kernels, losses, plots, predict, spectrum, stability, sweep
+from .linearized import linearize
 from .fileio import atomic_open
 from .network import ReLUNet
 from .theory import paper_constant  # c = η L² m / k (also experiments.paper_constant)
@@ -471,59 +472,148 @@ def gd_vs_sgd(quick=False, out=None, executor=None, jobs=None) -> Result:
 
 # --------------------------------------------------------------------------- 7
 class _Outputs:
-    """A probe that records the net's outputs on the training set (host copies)."""
+    """A probe that records a net's outputs (host copies): on the training set (the ones
+    the loop has just computed), or on ``X`` when given (e.g. test points)."""
 
-    name = "outputs"
+    def __init__(self, X=None, name="outputs"):
+        self.X, self.name = X, name
 
     def __call__(self, state):
-        return B.to_numpy(state.net.forward(state.X, check=False)).ravel().tolist()
+        out = state.outputs if self.X is None else None
+        if out is None:
+            out = state.net.forward(state.X if self.X is None else self.X, check=False)
+        return B.to_numpy(out).ravel().tolist()
 
 
-def ntk_task(n, d, L, m, seed, steps, lr_fraction=0.5):
-    """Empirical-vs-analytic NTK error and net-vs-linearized-model error for one width."""
-    X, Y, net = setup(n=n, d=d, L=L, m=m, seed=seed)
+def _square_loss(F, y) -> list:
+    """Eq. (2.1) on host arrays: ``F`` is ``(records, n)``, ``y`` is ``(n,)``."""
+    return (0.5 * ((F - y) ** 2).mean(axis=1)).tolist()
+
+
+def _max_relative(F, G, r0) -> float:
+    """``max_t ‖F_t − G_t‖ / ‖r0‖`` over the records of two ``(records, n)`` curves."""
+    return float(numpy.linalg.norm(F - G, axis=1).max() / numpy.linalg.norm(r0))
+
+
+def ntk_task(n, d, L, m, seed, steps, lr_fraction=0.5, n_test=64, curves=False):
+    """One width of experiment 7: the real net against the kernel regime.
+
+    Draws ``n + n_test`` sphere points labelled by a fixed teacher net (so that a test
+    loss means something) and an Algorithm 1 net of width ``m``; trains the net by GD
+    (``lr = lr_fraction · 2n/λ_max(Θ₀)``) and records its training and test outputs.
+    Measured against :func:`tinyntk.predict.gd_mse` on the empirical NTK Θ₀ at W(0):
+
+    * ``kernel_error``: ‖Θ₀/m − Θ∞‖_F/‖Θ∞‖_F (Θ∞ = :func:`tinyntk.kernels.ntk`);
+    * ``linearization_error`` (``test_linearization_error``): max over the records of
+      ‖f_t − f_t^lin‖/‖f_0 − y‖ on the training (test) points, ``f^lin`` the outputs of
+      GD with Θ₀ frozen.
+
+    With ``curves`` also the loss curves of the net, of its linearization trained by
+    :func:`tinyntk.train` (``tn.linearize``), and of the infinite-width prediction
+    (``gd_mse`` on Θ∞·m/k from the same f_0), on the training and the test points; and
+    ``linearized_vs_predict``, the largest gap between the trained linearization and
+    ``gd_mse`` on Θ₀ (the same dynamics: rounding only).
+    """
+    X_all, Y_all, net = setup(n=n + n_test, d=d, L=L, m=m, seed=seed, target="teacher")
+    X, Y, X_test, Y_test = X_all[:n], Y_all[:n], X_all[n:], Y_all[n:]
     theta_inf = B.to_numpy(kernels.ntk(X, L=L))
+    lr = kernel_step_size(net, X, lr_fraction)[0]
     theta0 = kernel_matrix(net, X)
     kernel_error = numpy.linalg.norm(theta0 / m - theta_inf) / numpy.linalg.norm(theta_inf)
-    lr = lr_fraction * 2.0 * n / numpy.linalg.eigvalsh(theta0)[-1]
-    hist = train(net, X, Y, steps=steps, lr=lr, record_every=max(1, steps // 20), probes=[_Outputs()])
-    f = numpy.asarray(hist["outputs"])                      # (records, n)
-    y = B.to_numpy(Y).ravel()
-    # Linearized dynamics of the square loss: r_{t+1} = (I - lr Θ₀/n) r_t, r = f - y.
-    A = numpy.eye(n) - lr * theta0 / n
-    r0, lin_err = f[0] - y, 0.0
-    for step, ft in zip(hist["step"], f):
-        r_lin = numpy.linalg.matrix_power(A, step) @ r0
-        lin_err = max(lin_err, float(numpy.linalg.norm((ft - y) - r_lin) / numpy.linalg.norm(r0)))
-    return {"m": m, "seed": seed, "kernel_error": float(kernel_error), "linearization_error": lin_err}
+    f0, f0_test = net(X), net(X_test)
+    theta0_test = kernels.empirical_ntk(net, X_test, X)           # before training moves W
+    lin_net = linearize(net) if curves else None                  # a copy of W(0)
+
+    every = max(1, steps // 20)
+    probes = [_Outputs(), _Outputs(X_test, "test_outputs")]
+    hist = train(net, X, Y, steps=steps, lr=lr, record_every=every, probes=probes)
+    y, y_test = B.to_numpy(Y).ravel(), B.to_numpy(Y_test).ravel()
+    F, F_test = numpy.asarray(hist["outputs"]), numpy.asarray(hist["test_outputs"])
+    lin, lin_test = predict.gd_mse(theta0, Y, lr=lr, t=hist["step"], f0_train=f0,
+                                   K_test_train=theta0_test, f0_test=f0_test)
+    lin, lin_test = B.to_numpy(lin)[..., 0], B.to_numpy(lin_test)[..., 0]
+    out = {"m": m, "seed": seed, "lr": lr, "kernel_error": float(kernel_error),
+           "linearization_error": _max_relative(F, lin, F[0] - y),
+           "test_linearization_error": _max_relative(F_test, lin_test, F_test[0] - y_test)}
+    if not curves:
+        return out
+
+    h_lin = train(lin_net, X, Y, steps=steps, lr=lr, record_every=every, probes=probes)
+    G, G_test = numpy.asarray(h_lin["outputs"]), numpy.asarray(h_lin["test_outputs"])
+    scale = float(m) / net.k                                      # Θ∞·m/k: a width-m net's scale
+    inf, inf_test = predict.gd_mse(kernels.ntk(X, L=L) * scale, Y, lr=lr, t=hist["step"],
+                                   f0_train=f0, K_test_train=kernels.ntk(X_test, X, L=L) * scale,
+                                   f0_test=f0_test)
+    inf, inf_test = B.to_numpy(inf)[..., 0], B.to_numpy(inf_test)[..., 0]
+    out.update(
+        step=hist["step"],
+        loss={"net": _square_loss(F, y), "linearized": _square_loss(G, y),
+              "infinite": _square_loss(inf, y)},
+        test_loss={"net": _square_loss(F_test, y_test), "linearized": _square_loss(G_test, y_test),
+                   "infinite": _square_loss(inf_test, y_test)},
+        test_gap={"linearized": _max_relative(F_test, G_test, F_test[0] - y_test),
+                  "infinite": _max_relative(F_test, inf_test, F_test[0] - y_test)},
+        linearized_vs_predict=max(_max_relative(G, lin, F[0] - y),
+                                  _max_relative(G_test, lin_test, F_test[0] - y_test)))
+    return out
 
 
 def finite_width(quick=False, out=None, executor=None, jobs=None) -> Result:
-    """Experiment 7: the empirical NTK and the trained net converge to their m → ∞ limits."""
+    """Experiment 7: the empirical NTK and the trained net converge to their m → ∞ limits.
+
+    Rows: the slopes in m of the kernel's error and of the net-vs-kernel-regime error
+    (on training and on test points), and, for the smallest and largest width, the final
+    training and test losses of the net, of its linearization and of the infinite-width
+    prediction.  Figure: those three over training, for the two widths."""
     widths = [64, 256, 1024] if quick else [64, 128, 256, 512, 1024, 2048, 4096]
     seeds = [0, 1] if quick else [0, 1, 2]
-    n, L, steps = 16, 2, (100 if quick else 300)
+    shown = (widths[0], widths[-1])
+    n, d, L, steps = 64, 8, 2, (100 if quick else 300)
     t0 = time.perf_counter()
-    tasks = [dict(n=n, d=16, L=L, m=m, seed=s, steps=steps) for m in widths for s in seeds]
+    tasks = [dict(n=n, d=d, L=L, m=m, seed=s, steps=steps, curves=(s == seeds[0] and m in shown))
+             for m in widths for s in seeds]
     res = sweep.run(ntk_task, tasks, executor=executor, jobs=jobs)
     ms, kerr = _mean_by(res, "m", lambda r: r["kernel_error"])
-    _, lerr = _mean_by(res, "m", lambda r: r["linearization_error"])
     ys = {"NTK error ‖Θ_m/m − Θ_∞‖/‖Θ_∞‖": kerr,
-          "max_t ‖f_t − f_t^lin‖/‖f_0 − y‖": lerr}
+          "max_t ‖f_t − f_t^lin‖/‖f_0 − y‖ (training points)":
+              _mean_by(res, "m", lambda r: r["linearization_error"])[1],
+          "max_t ‖f_t − f_t^lin‖/‖f_0 − y‖ (test points)":
+              _mean_by(res, "m", lambda r: r["test_linearization_error"])[1]}
     slopes = {k: fit_slope(ms, v) for k, v in ys.items()}
     names = list(ys)
     rows = [("slope of the empirical-NTK error in m", f"{slopes[names[0]][0]:+.3f}",
              "−1/2 (concentration of the finite-width kernel)"),
-            ("slope of net-vs-linearized error in m", f"{slopes[names[1]][0]:+.3f}",
-             "−1/2 (lazy training: the net follows kernel regression)")]
-    result = Result("ntk", "7. Finite versus infinite width", dict(n=n, L=L, widths=widths, seeds=seeds),
+            ("slope of net-vs-kernel-regime error in m, training points",
+             f"{slopes[names[1]][0]:+.3f}", "−1/2 (lazy training: the net follows Θ₀'s dynamics)"),
+            ("slope of net-vs-kernel-regime error in m, test points",
+             f"{slopes[names[2]][0]:+.3f}", "−1/2 (the same, off the training set)")]
+    curves = {r["m"]: r for r in res if "loss" in r}
+    for m in shown:
+        c = curves[m]
+        rows.append((f"m = {m}: training loss at T = {steps}, net / linearized / Θ∞·m",
+                     " / ".join(f"{c['loss'][key][-1]:.3g}" for key in ("net", "linearized", "infinite")),
+                     "kernel regime (Jacot et al. 2018): the three agree as m → ∞"))
+        rows.append((f"m = {m}: test loss at T, net / linearized / Θ∞·m",
+                     " / ".join(f"{c['test_loss'][key][-1]:.3g}" for key in ("net", "linearized", "infinite")),
+                     f"gap of test outputs to the net: {c['test_gap']['linearized']:.2g} (lin.), "
+                     f"{c['test_gap']['infinite']:.2g} (Θ∞), relative to ‖f_0 − y‖"))
+    result = Result("ntk", "7. Finite versus infinite width", dict(n=n, d=d, L=L, widths=widths,
+                                                                   seeds=seeds, n_test=64,
+                                                                   target="teacher"),
                     {"runs": res}, rows,
                     notes="Θ_m is the empirical NTK at initialization (hidden layers), Θ_∞ = "
-                          "tinyntk.kernels.ntk; the linearized model evolves its residual by "
-                          "r ← (I − ηΘ₀/n) r.")
+                          "tinyntk.kernels.ntk; f^lin is tinyntk.predict.gd_mse on Θ₀ (GD with "
+                          "the kernel frozen), 'linearized' the net tn.linearize(net) trained by "
+                          "tinyntk.train (the same dynamics: they differ by at most "
+                          f"{max(c['linearized_vs_predict'] for c in curves.values()):.1e}), "
+                          "'Θ∞·m' gd_mse on the infinite-width kernel from the same f_0. Labels: a "
+                          "fixed teacher net; 64 test points from the same distribution; "
+                          "η = 0.5·2n/λ_max(Θ₀).")
     _figure(result, out, "ntk.png", lambda: plots.loglog_fit(
         ms, ys, slopes, {k: -0.5 for k in ys}, "Finite width approaches the NTK limit",
         "width m", "relative error"))
+    _figure(result, out, "ntk_curves.png", lambda: plots.kernel_regime_curves(
+        curves, f"Real net, its linearization and the infinite-width NTK (L = {L}, n = {n})"))
     result.seconds = time.perf_counter() - t0
     return result
 

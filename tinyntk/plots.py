@@ -152,3 +152,25 @@ def demo_figure(history: dict, bound: float, title: str, predicted_rate: float |
     b.legend(fontsize=8)
     fig.suptitle(title)
     return fig
+
+
+def kernel_regime_curves(curves: dict, title: str):
+    """Two panels, training and test loss (log scale) over GD steps: for each width ``m``
+    (a colour) the real net (points), its linearization (solid) and the infinite-width
+    prediction (dashed).  ``curves`` maps ``m`` to a result of
+    :func:`tinyntk.experiments.ntk_task` with ``curves=True``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=False)
+    for (m, c), colour in zip(sorted(curves.items()), ("C0", "C3", "C2", "C1")):
+        for ax, key in zip(axes, ("loss", "test_loss")):
+            ax.semilogy(c["step"], c[key]["net"], "o", ms=3, color=colour, label=f"m = {m}: net")
+            ax.semilogy(c["step"], c[key]["linearized"], "-", color=colour,
+                        label=f"m = {m}: linearized (Θ₀ frozen)")
+            ax.semilogy(c["step"], c[key]["infinite"], "--", color=colour,
+                        label=f"m = {m}: infinite width (Θ∞·m)")
+    for ax, name in zip(axes, ("training", "test")):
+        ax.set(title=f"{name.capitalize()} loss", xlabel="step t", ylabel=f"{name} loss")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
