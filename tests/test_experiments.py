@@ -23,6 +23,23 @@ def test_reproduce_quick_runs_every_experiment(tmp_path):
     # Lazy training: the trajectory shrinks with width (slope clearly negative).
     slope = float(by_name["width"].rows[0][1])
     assert slope < -0.2, slope
+    # Experiment 7: the linearized net trained by tn.train is tn.predict.gd_mse on Θ₀ (the
+    # same dynamics; rounding only, ~steps·eps), and the net approaches it as m grows.
+    curves = [r for r in by_name["ntk"].raw["runs"] if "loss" in r]
+    assert len(curves) == 2 and all(r["linearized_vs_predict"] < 1e-10 for r in curves)
+    small, large = sorted(curves, key=lambda r: r["m"])
+    assert large["test_gap"]["linearized"] < small["test_gap"]["linearized"]
+    # Experiment 9: teacher labels sit on the top eigendirections and are fitted faster
+    # than random labels, in the measurement and in the kernel-regime prediction.
+    runs = by_name["eigen"].raw["runs"]
+    for seed in {r["seed"] for r in runs}:
+        t, g = (next(r for r in runs if r["seed"] == seed and r["target"] == name)
+                for name in ("teacher", "gaussian"))
+        assert t["label_energy_top"] > 0.5 > g["label_energy_top"]
+        assert t["generalization_measure"] < g["generalization_measure"]
+        assert t["loss"][-1] / t["loss"][0] < g["loss"][-1] / g["loss"][0]
+        assert t["predicted_loss"][-1] / t["loss"][0] < g["predicted_loss"][-1] / g["loss"][0]
+        assert t["max_deviation"] < 0.1 and g["max_deviation"] < 0.1
     pytest.importorskip("matplotlib")
     assert all(f.endswith(".png") for r in results for f in r.figures)
     assert all(r.figures for r in results)          # every experiment draws its figure

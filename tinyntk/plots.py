@@ -174,3 +174,40 @@ def kernel_regime_curves(curves: dict, title: str):
     axes[0].legend(fontsize=7)
     fig.suptitle(title)
     return fig
+
+
+def eigendirections(runs: dict, title: str):
+    """One panel per label kind: ``|u_iᵀ r(t)|`` on the top, middle and bottom
+    eigenvectors of Θ₀, measured (points) against ``(1 − ηλ_i/n)^t |u_iᵀ r(0)|`` (lines);
+    and a last panel with the training losses over L(W(0)), measured (points) and predicted
+    (lines).
+    ``runs`` maps a label kind to a result of :func:`tinyntk.experiments.eigen_task`."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(runs) + 1, figsize=(5 * (len(runs) + 1), 4))
+    names = ("top", "middle", "bottom")
+    for ax, (target, r) in zip(axes, runs.items()):
+        measured, predicted = numpy.abs(r["measured"]), numpy.abs(r["predicted"])
+        for j, i in enumerate(r["which"]):
+            colour = f"C{j}"
+            ax.semilogy(r["step"], measured[:, j], "o", ms=3, color=colour,
+                        label=f"{names[j]}: u_{i + 1}, measured")
+            ax.semilogy(r["step"], predicted[:, j], "-", color=colour,
+                        label=f"{names[j]}: (1 − ηλ_{i + 1}/n)^t·|u_{i + 1}ᵀr(0)|")
+        # the fast directions' predictions fall far below what float64 and a finite width
+        # resolve; show four decades under the largest projection
+        ax.set_ylim(1e-4 * measured.max(), 2 * measured.max())
+        ax.set(title=target, xlabel="step t", ylabel="|u_iᵀ r(t)|")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    last = axes[-1]
+    for j, (target, r) in enumerate(runs.items()):
+        L0 = r["loss"][0]
+        last.semilogy(r["step"], numpy.divide(r["loss"], L0), "o", ms=3, color=f"C{j}",
+                      label=f"{target}: measured")
+        last.semilogy(r["step"], numpy.divide(r["predicted_loss"], L0), "-", color=f"C{j}",
+                      label=f"{target}: kernel regime")
+    last.set(title="Training loss", xlabel="step t", ylabel="L(W(t)) / L(W(0))")
+    last.grid(True, which="both", alpha=0.3)
+    last.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
