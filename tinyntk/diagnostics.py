@@ -15,17 +15,22 @@ model's σ′ masks are frozen at W(0) by construction.
 Measured cost of one probe call, in GD steps (n = 256, m = 4096, L = 2, NumPy on a
 shared 2-core CPU; median of 4 interleaved step/probe pairs):
 
-===============  ==================  =======================  ==========================
-probe            name                one call                 at ``record_every=10``
-===============  ==================  =======================  ==========================
-GradNorms        ``grad_norm``       1.2 steps (fwd + bwd)    +12%
-Lemma41Ratio     ``lemma41_ratio``   shared with GradNorms    +12% (+0% if both)
-Distance         ``distance``        0.24 steps               +2%
-DistanceFro      ``distance_fro``    0.27 steps               +3%
-InBall           ``in_ball``         0.21 steps               +2%
-ActivationFlips  ``flips``           0.30 steps (forward)     +3%
-NTKDrift         ``ntk_drift``       1.05 steps (n_s = 256)   +11%
-===============  ==================  =======================  ==========================
+================  =====================  ======================  ======================
+probe             name                   one call                at ``record_every=10``
+================  =====================  ======================  ======================
+GradNorms         ``grad_norm``          1.2 steps (fwd + bwd)   +12%
+Lemma41Ratio      ``lemma41_ratio``      shared with GradNorms   +12% (+0% if both)
+Distance          ``distance``           0.24 steps              +2%
+DistanceFro       ``distance_fro``       0.27 steps              +3%
+InBall            ``in_ball``            0.21 steps              +2%
+ActivationFlips   ``flips``              0.30 steps (forward)    +3%
+NTKDrift          ``ntk_drift``          1.05 steps (n_s = 256)  +11%
+EigenProjections  ``eigen_projections``  below timing noise      +0% (start: 0.8 steps)
+================  =====================  ======================  ======================
+
+(EigenProjections: 3 directions, a ``3 × n`` matrix-vector product on the outputs the loop
+already has; its ``start`` is one empirical NTK and one ``n × n`` eigendecomposition.
+Measured with the median of 4 interleaved runs of 20 steps, CPU time.)
 
 The gradient and NTK probes cost about one step each: record them every 50 steps (or
 give :class:`NTKDrift` a smaller ``max_examples``) to stay within a few percent.
