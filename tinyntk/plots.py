@@ -142,7 +142,7 @@ def demo_figure(history: dict, bound: float, title: str, predicted_rate: float |
                    label=f"kernel bound L(0)·{predicted_rate:.4f}^t")
     a.set(title="Loss (log scale)", xlabel="step t", ylabel="L(W(t))")
     a.grid(True, which="both", alpha=0.3)
-    a.legend(fontsize=8)
+    a.legend(fontsize=8, loc="upper right")
     dist = numpy.asarray(history["distance"])
     for l in range(dist.shape[1]):
         b.plot(history["step"], dist[:, l], label=f"layer {l + 1}: ||W_l(t) - W_l(0)||_2")
