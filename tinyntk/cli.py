@@ -33,7 +33,7 @@ def _table(rows, headers=("quantity", "measured", "what the paper proves")) -> s
     line = "  ".join("-" * w for w in widths)
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), line]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(out)
+    return "\n".join(o.rstrip() for o in out)     # no trailing blanks to copy into a file
 
 
 # --------------------------------------------------------------------------- commands

@@ -133,7 +133,7 @@ def demo_figure(history: dict, bound: float, title: str, predicted_rate: float |
     layer."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.semilogy(history["step"], history["loss"], "o", ms=3, label="training loss L(W(t)) (measured)")
+    a.semilogy(history["step"], history["loss"], "o", ms=3, label="measured L(W(t))")
     steps = numpy.asarray(history["step"], dtype=float)
     for (label, values), style in zip((predicted or {}).items(), ("--", "-.", ":")):
         a.semilogy(steps, values, style, label=f"{label} (predicted)")
@@ -142,7 +142,7 @@ def demo_figure(history: dict, bound: float, title: str, predicted_rate: float |
                    label=f"kernel bound L(0)·{predicted_rate:.4f}^t")
     a.set(title="Loss (log scale)", xlabel="step t", ylabel="L(W(t))")
     a.grid(True, which="both", alpha=0.3)
-    a.legend(fontsize=8, loc="upper right")
+    a.legend(fontsize=7, loc="upper right")   # the curves fall from the top left: this corner stays clear
     dist = numpy.asarray(history["distance"])
     for l in range(dist.shape[1]):
         b.plot(history["step"], dist[:, l], label=f"layer {l + 1}: ||W_l(t) - W_l(0)||_2")
