@@ -685,12 +685,6 @@ def small_width(quick=False, out=None, executor=None, jobs=None) -> Result:
 
 
 # --------------------------------------------------------------------------- 9
-def _first_step_below(losses, steps, level):
-    """The first of ``steps`` with loss ≤ ``level``, or None."""
-    below = numpy.flatnonzero(numpy.asarray(losses) <= level)
-    return int(numpy.asarray(steps)[below[0]]) if below.size else None
-
-
 def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
     r"""One run of experiment 9: GD on ``target`` labels (``"teacher"`` or ``"gaussian"``),
     the residual's projections on the top, middle and bottom eigenvectors of Θ₀ measured
@@ -721,8 +715,8 @@ def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
         "measured": measured.tolist(), "predicted": predicted.tolist(),
         "label_energy_top": float(spec.energy(Y)[:top].sum()),
         "y_H_y": y_H_y, "generalization_measure": math.sqrt(2.0 * y_H_y / n),
-        "steps_to_level": _first_step_below(hist["loss"], hist["step"], level),
-        "predicted_steps_to_level": _first_step_below(predicted_loss, every_step, level),
+        "steps_to_level": _steps_to(hist["loss"], hist["step"], level),
+        "predicted_steps_to_level": _steps_to(predicted_loss, range(steps + 1), level),
         "max_deviation": float(numpy.abs(measured - predicted).max()
                                / numpy.linalg.norm(B.to_numpy(R0))),
     }
