@@ -73,9 +73,10 @@ def kernel_matrix(net, X):
     return full.reshape(n * k, n * k)
 
 
-def kernel_step_size(net, X, fraction=0.5):
-    """``(lr, eigenvalues of Θ_0)``: ``lr = fraction · 2n/λ_max(Θ_0)``."""
-    theta = kernel_matrix(net, X)
+def kernel_step_size(net, X, fraction=0.5, theta=None):
+    """``(lr, eigenvalues of Θ_0)``: ``lr = fraction · 2n/λ_max(Θ_0)``; ``theta`` is Θ_0 as
+    :func:`kernel_matrix` returns it, where the caller has it already."""
+    theta = kernel_matrix(net, X) if theta is None else theta
     eig = numpy.linalg.eigvalsh(theta)
     if not eig[-1] > 0:
         raise ValueError("the empirical NTK is zero: every ReLU is inactive on this data at "
@@ -517,8 +518,8 @@ def ntk_task(n, d, L, m, seed, steps, lr_fraction=0.5, n_test=64, curves=False):
     X_all, Y_all, net = setup(n=n + n_test, d=d, L=L, m=m, seed=seed, target="teacher")
     X, Y, X_test, Y_test = X_all[:n], Y_all[:n], X_all[n:], Y_all[n:]
     theta_inf = B.to_numpy(kernels.ntk(X, L=L))
-    lr = kernel_step_size(net, X, lr_fraction)[0]
     theta0 = kernel_matrix(net, X)
+    lr = kernel_step_size(net, X, lr_fraction, theta=theta0)[0]
     kernel_error = numpy.linalg.norm(theta0 / m - theta_inf) / numpy.linalg.norm(theta_inf)
     f0, f0_test = net(X), net(X_test)
     theta0_test = kernels.empirical_ntk(net, X_test, X)           # before training moves W
@@ -541,7 +542,7 @@ def ntk_task(n, d, L, m, seed, steps, lr_fraction=0.5, n_test=64, curves=False):
     h_lin = train(lin_net, X, Y, steps=steps, lr=lr, record_every=every, probes=probes)
     G, G_test = numpy.asarray(h_lin["outputs"]), numpy.asarray(h_lin["test_outputs"])
     scale = float(m) / net.k                                      # Θ∞·m/k: a width-m net's scale
-    inf, inf_test = predict.gd_mse(kernels.ntk(X, L=L) * scale, Y, lr=lr, t=hist["step"],
+    inf, inf_test = predict.gd_mse(theta_inf * scale, Y, lr=lr, t=hist["step"],
                                    f0_train=f0, K_test_train=kernels.ntk(X_test, X, L=L) * scale,
                                    f0_test=f0_test)
     inf, inf_test = B.to_numpy(inf)[..., 0], B.to_numpy(inf_test)[..., 0]
@@ -723,7 +724,8 @@ def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
 
 
 def _mean_range(values, fmt="{:.3g}") -> str:
-    """``mean [min, max]`` of the seeds' values (``–`` where one is None)."""
+    """``mean [min, max]`` of the seeds' values, or how many of them are None (a level
+    not reached)."""
     if any(v is None for v in values):
         return f"not reached in {sum(v is None for v in values)} of {len(values)} seeds"
     v = numpy.asarray(values, dtype=float)
