@@ -200,3 +200,26 @@ def test_bad_residuals_and_kernels():
         spectrum.eigh(np.array([[1.0, 2.0], [0.0, 1.0]]))     # not symmetric
     with pytest.raises(ValueError, match="lam"):
         tn.predict.decay(np.ones((2, 2)), 0.1, 4, 3)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_predicted_distance_is_how_far_the_linearized_net_moves(k):
+    """GD on tn.linearize(net) moves W by -J^T Θ^+ (I - (I - ηΘ/n)^t) r(0): its Frobenius
+    norm over the hidden layers (DistanceFro) equals predicted_distance at every record,
+    to rounding (float64, 60 steps: relative 1e-10 is ~1e5 ulps of headroom)."""
+    X, Y, net = _problem(k=k)
+    spec = spectrum.empirical(net, X)
+    R0 = net(X) - Y
+    lr = 0.5 * 2 * 16 / float(spec.values[0])
+    h = tn.train(tn.linearize(net), X, Y, steps=60, lr=lr, record_every=10,
+                 probes=[diagnostics.DistanceFro()])
+    measured = np.sqrt((np.array(h["distance_fro"]) ** 2).sum(axis=1))
+    predicted = spec.predicted_distance(R0, lr, h["step"])
+    np.testing.assert_allclose(predicted, measured, rtol=1e-10, atol=1e-14)
+    assert predicted[0] == 0.0 and spec.predicted_distance(R0, lr, 60) == pytest.approx(predicted[-1])
+    # t → ∞ under gradient flow: the minimum-norm fit √(r(0)ᵀ Θ⁺ r(0)), here Θ invertible.
+    K = tn.to_numpy(tn.kernels.empirical_ntk(net, X, output="full" if k > 1 else "mean"))
+    K = K.reshape(16 * k, 16 * k)
+    r = tn.to_numpy(R0).reshape(-1)
+    assert spec.predicted_distance(R0, lr, np.inf, flow=True) == pytest.approx(
+        math.sqrt(r @ np.linalg.solve(K, r)), rel=1e-8)

@@ -152,3 +152,30 @@ def test_tau_of_lemmas_4_1_and_4_2():
 
 def test_paper_constant_inverts_theorem_3_3s_step_size():
     assert T.paper_constant(T.theorem_3_3(32, 2, 0.5, k=3, m=2048)["lr"], 3, 2, 2048) == pytest.approx(1.0)
+
+
+def test_regime_gives_tau_and_the_theorem_width_by_hand():
+    # Theorem 3.3's condition m = k n^8 L^12 log^3(m)/phi^4 with n = L = k = 1 and
+    # phi^4 = 216/e^6 reads m = (e^6/216) log^3(m), whose largest solution is m = e^6
+    # (e^6/216 · 6^3 = e^6); its fixed-point slope there is 3/log(m) = 1/2 < 1.
+    phi = (216.0 / math.e ** 6) ** 0.25
+    r = T.regime(n=1, L=1, phi=phi, m=math.e ** 2)
+    assert r.theorem == "Theorem 3.3"
+    assert r.width == pytest.approx(math.e ** 6, rel=1e-10)
+    # tau = phi^(3/2) n^-3 L^-6 log^(-3/2)(m) at m = e^2: phi^(3/2) / 2^(3/2).
+    assert r.tau == pytest.approx(phi ** 1.5 / 2 ** 1.5, rel=1e-14)
+    assert not r.proven and T.regime(n=1, L=1, phi=phi, m=1e3).proven
+    # The text names both numbers and the measured movement beside tau.
+    r = T.regime(n=32, L=2, phi=0.5993, m=2048, moved=0.09)
+    assert r.width == T.theorem_3_3(32, 2, 0.5993)["width"] and r.width > 1e21
+    text = r.text()
+    assert f"{r.width:.2g}" in text and f"{r.tau:.2g}" in text and "0.09" in text
+    assert "not a check of the lemmas" in text
+
+
+def test_regime_for_sgd_uses_theorem_3_8():
+    r = T.regime(n=16, L=2, phi=0.5, m=100, B=4)
+    assert r.theorem == "Theorem 3.8 with B = 4"
+    assert r.width == T.theorem_3_8(16, 2, 0.5, 4)["width"]
+    with pytest.raises(ValueError, match="phi"):
+        T.regime(n=16, L=2, phi=0.0, m=100)

@@ -148,6 +148,31 @@ class Spectrum:
         return float(loss) if loss.ndim == 0 else loss
 
 
+    def predicted_distance(self, R0, lr, t, flow=False):
+        r"""How far GD moves the weights in the kernel regime,
+        :math:`\|W(t) - W(0)\|_F` over every trained layer:
+
+        .. math::  \|W(t) - W(0)\|_F^2 = \sum_{\lambda_i > 0}
+                   \frac{\bigl(1 - (1 - \eta\lambda_i/n)^t\bigr)^2}{\lambda_i}\,
+                   \|u_i^\top r(0)\|^2 .
+
+        GD on the linearized net moves :math:`W` by :math:`-(\eta/n) J^\top r(s)` per
+        step (``J`` the Jacobian of the outputs at :math:`W(0)`, :math:`\Theta = JJ^\top`),
+        so :math:`W(t) - W(0) = -J^\top\Theta^{+}\bigl(I - (I - \eta\Theta/n)^t\bigr)r(0)`;
+        for :math:`t \to \infty` (``flow=True, t=numpy.inf``) it is
+        :math:`\sqrt{r(0)^\top\Theta^{+}r(0)}`, the minimum-norm fit.  A float for a scalar
+        ``t``, a host array ``(len(t),)`` for an array.  Exact for ``tn.linearize(net)``
+        trained by :func:`tinyntk.train` when this is :func:`empirical` of ``net``."""
+        xp = B.get_backend().xp
+        C = self.project(R0)
+        weight = (C * C).sum(axis=1)
+        lam = self.values
+        positive = lam > 0
+        inverse = xp.where(positive, 1.0 / xp.where(positive, lam, 1.0), 0.0)
+        D = self.decay(lr, t, flow)
+        dist = B.to_numpy(xp.sqrt(((1.0 - D) ** 2) @ (weight * inverse)))
+        return float(dist) if dist.ndim == 0 else dist
+
 # ----- spectra of the kernels the theory uses ------------------------------------------
 def eigh(K) -> Spectrum:
     """The :class:`Spectrum` of a kernel matrix ``K``, ``(n, n)`` or ``(n, k, n, k)``

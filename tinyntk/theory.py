@@ -19,6 +19,7 @@ Symbols: ``n`` examples, ``L`` hidden layers, ``phi`` the separation (Assumption
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 CONSTANTS_NOTE = ("all O/Omega constants set to 1; 2^O(L) read as 2^L; logs hidden by "
                   "Omega-tilde dropped; log^3(m) solved as the largest m = C log^3 m")
@@ -96,6 +97,58 @@ def tau(n, L, phi, m) -> float:
     if not m > 1:
         raise ValueError(f"m must be > 1 (tau has log(m) in the denominator), got {m!r}")
     return phi ** 1.5 / (n ** 3 * L ** 6 * math.log(m) ** 1.5)
+
+
+@dataclass(frozen=True)
+class Regime:
+    r"""Where a run sits against the theorem it illustrates (constants 1).
+
+    ``width`` is the theorem's width condition for the run's ``n, L, phi, k`` (Theorem 3.3,
+    or Theorem 3.8 for SGD with minibatch ``B``), ``tau`` Lemmas 4.1/4.2/4.5's radius at
+    the run's width ``m``, ``moved`` the measured :math:`\max_l\|W_l(T) - W_l(0)\|_2`
+    (``None`` if not measured).  :meth:`text` says it in one paragraph."""
+
+    n: int
+    L: int
+    phi: float
+    m: float
+    k: int
+    theorem: str
+    width: float
+    tau: float
+    moved: float | None = None
+
+    @property
+    def proven(self) -> bool:
+        """Whether the run's width meets the theorem's condition."""
+        return self.m >= self.width
+
+    def text(self) -> str:
+        moved = ("" if self.moved is None else
+                 f"; here the weights moved {self.moved:.2g} ({self.moved / self.tau:.1e} τ)")
+        verdict = ("inside the proven regime" if self.proven else
+                   "so the measurements below show how nets of practical width behave (the "
+                   "lazy-training scaling), not a check of the lemmas inside their proven regime")
+        return (f"Regime: the largest width here is m = {self.m:.0f}; {self.theorem} (constants 1) "
+                f"is proven for "
+                f"m ≥ {self.width:.2g} at n = {self.n}, L = {self.L}, φ = {self.phi:.3g}, "
+                f"k = {self.k}, with every iterate within τ = φ^(3/2) n^(−3) L^(−6) log^(−3/2)(m) "
+                f"= {self.tau:.2g} of W(0) (Lemmas 4.1, 4.2, 4.5){moved}; "
+                f"{verdict}.")
+
+
+def regime(n, L, phi, m, k=1, B=None, moved=None) -> Regime:
+    r"""The :class:`Regime` of a run of width ``m`` on ``n`` points of separation ``phi``
+    with ``L`` hidden layers: Theorem 3.3's width (eq. 3.1) for GD, Theorem 3.8's (eq. 3.2)
+    for SGD with minibatch ``B``, and :func:`tau` at ``m``.  ``moved``: the run's measured
+    :math:`\max_l\|W_l(T) - W_l(0)\|_2`, to set beside :math:`\tau`."""
+    if B is None:
+        theorem, width = "Theorem 3.3", theorem_3_3(n, L, phi, k)["width"]
+    else:
+        theorem, width = f"Theorem 3.8 with B = {B}", theorem_3_8(n, L, phi, B, k)["width"]
+    return Regime(n=int(n), L=int(L), phi=float(phi), m=float(m), k=int(k), theorem=theorem,
+                  width=float(width), tau=tau(n, L, phi, m),
+                  moved=None if moved is None else float(moved))
 
 
 def theorem_3_3(n, L, phi, k=1, eps=1e-3, m=None) -> dict:
