@@ -43,8 +43,10 @@ def save(fig, path) -> str:
 
 
 def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = "training loss L(W(t))",
-                predicted: dict | None = None):
-    """Log-scale loss curves, one per label; ``predicted`` adds dashed lines (same labels)."""
+                predicted: dict | None = None,
+                predicted_label: str = "kernel bound L(0)(1 - ηλ_min/n)^(2t)"):
+    """Log-scale loss curves, one per label; ``predicted`` adds dashed lines (same labels),
+    named ``label: predicted_label``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, (x, y)) in enumerate(curves.items()):
@@ -52,7 +54,7 @@ def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = 
         if predicted and label in predicted:
             px, py = predicted[label]
             ax.semilogy(px, py, "--", color=line.get_color(), alpha=0.8,
-                        label=f"{label}: kernel bound L(0)(1 - ηλ_min/n)^(2t)")
+                        label=f"{label}: {predicted_label}")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -60,12 +62,14 @@ def loss_curves(curves: dict, title: str, xlabel: str = "step t", ylabel: str = 
 
 
 def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabel: str, ylabel: str,
-               computed=()):
+               computed=(), bands: dict | None = None, slope_ci: dict | None = None):
     """Log-log points with their fitted line and a line of the theoretical slope.
 
     ``ys`` maps a label to y values over ``x``; ``slopes`` the fitted ``(slope, intercept)``
     in log-log; ``theory_slopes`` the slope the theorem gives (drawn through the data's
     geometric centre).  Labels in ``computed`` are values of a formula, not measurements.
+    ``bands`` maps a label to ``(low, high)`` over ``x`` (a confidence band, shaded);
+    ``slope_ci`` a label to the ``(low, high)`` interval of its slope (in the legend).
     """
     plt = _pyplot()
     x = numpy.asarray(x, dtype=float)
@@ -74,9 +78,13 @@ def loglog_fit(x, ys: dict, slopes: dict, theory_slopes: dict, title: str, xlabe
         y = numpy.asarray(y, dtype=float)
         kind = "computed" if label in computed else "measured"
         pts = ax.loglog(x, y, "o", label=f"{label} ({kind})")[0]
-        s, b = slopes[label]
+        if bands and label in bands:
+            low, high = bands[label]
+            ax.fill_between(x, low, high, color=pts.get_color(), alpha=0.2, linewidth=0)
+        s, b = slopes[label][:2]
+        ci = f" [{slope_ci[label][0]:+.2f}, {slope_ci[label][1]:+.2f}]" if slope_ci and label in slope_ci else ""
         ax.loglog(x, numpy.exp(b) * x ** s, "-", color=pts.get_color(),
-                  label=f"{label}: fitted slope {s:+.2f}")
+                  label=f"{label}: fitted slope {s:+.2f}{ci}")
         if label in theory_slopes and theory_slopes[label] is not None:
             t = theory_slopes[label]
             cx, cy = numpy.exp(numpy.log(x).mean()), numpy.exp(numpy.log(y).mean())
