@@ -18,8 +18,9 @@ import time
 from .. import backend as B
 from ..theory import paper_constant  # c = η L² m / k (also experiments.paper_constant)
 from .common import (BASELINES, CI_NOTE, Estimate, KernelBaseline, Result, SeedFit,
-                     estimate, fit_seeds, fit_slope, kernel_baseline, kernel_matrix,
-                     kernel_step_size, setup, train_task, write_json, write_text, cell)
+                     cell, estimate, fit_seeds, fit_slope, kernel_baseline, kernel_matrix,
+                     kernel_spectrum, kernel_step_size, setup, train_task, write_json,
+                     write_text)
 from .demo_run import demo
 from .exp1_convergence import convergence_task, linear_convergence
 from .exp2_width import lazy_width

@@ -253,15 +253,28 @@ def kernel_matrix(net, X):
     return full.reshape(n * k, n * k)
 
 
+def _stable_lr(n, lam_max, fraction):
+    """``fraction · 2n/λ_max``, with a message for a dead net (λ_max = 0)."""
+    if not lam_max > 0:
+        raise ValueError("the empirical NTK is zero: every ReLU is inactive on this data at "
+                         "initialization (a dead net; try another seed or a larger width m)")
+    return fraction * stability.largest_stable_lr(n, lam_max)
+
+
 def kernel_step_size(net, X, fraction=0.5, theta=None):
     """``(lr, eigenvalues of Θ_0)``: ``lr = fraction · 2n/λ_max(Θ_0)``; ``theta`` is Θ_0 as
     :func:`kernel_matrix` returns it, where the caller has it already."""
     theta = kernel_matrix(net, X) if theta is None else theta
     eig = numpy.linalg.eigvalsh(theta)
-    if not eig[-1] > 0:
-        raise ValueError("the empirical NTK is zero: every ReLU is inactive on this data at "
-                         "initialization (a dead net; try another seed or a larger width m)")
-    return fraction * stability.largest_stable_lr(X.shape[0], eig[-1]), eig
+    return _stable_lr(X.shape[0], float(eig[-1]), fraction), eig
+
+
+def kernel_spectrum(net, X, fraction=0.5):
+    """``(spectrum of Θ_0, lr)``, one eigendecomposition for both: the
+    :func:`tinyntk.spectrum.empirical` spectrum the kernel-regime predictions need, and
+    the step size ``fraction · 2n/λ_max(Θ_0)`` of :func:`kernel_step_size`."""
+    spec = spectrum.empirical(net, X)
+    return spec, _stable_lr(X.shape[0], float(spec.values[0]), fraction)
 
 
 BASELINES = {"empirical": "kernel regime, Θ₀ (empirical NTK at W(0))",
@@ -342,10 +355,14 @@ def train_task(n, d, k, L, m, seed, c=None, steps=300, eps=None, lr_fraction=0.5
     ``lambda_min``/``lambda_max`` of Θ₀.
     """
     X, Y, net = setup(n=n, d=d, k=k, L=L, m=m, mu=mu, seed=seed, target=target)
-    lr = c * k / (L * L * m) if c is not None else kernel_step_size(net, X, lr_fraction)[0]
-    spec = spectrum.empirical(net, X) if kernel else None
-    R0 = net(X) - Y if kernel else None
-    loss0 = float(losses.get(loss).value(net(X), Y))
+    spec = None
+    if kernel or c is None:
+        spec, lr = kernel_spectrum(net, X, lr_fraction)
+    if c is not None:
+        lr = c * k / (L * L * m)
+    out0 = net(X)
+    R0 = out0 - Y
+    loss0 = float(losses.get(loss).value(out0, Y))
     probes = tuple(probes) + (("distance_fro",) if kernel and "distance_fro" not in probes else ())
     hist = train(net, X, Y, steps=steps, lr=lr, record_every=record_every, loss=loss,
                  batch_size=batch_size, seed=seed, probes=[PROBES[p]() for p in probes],

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 
-import numpy
-
-from .. import data, diagnostics, plots, spectrum, sweep, theory
+from .. import data, diagnostics, plots, sweep, theory
 from ..train import train
-from .common import CI_NOTE, Result, estimate, figure, setup, kernel_step_size
+from .common import CI_NOTE, Result, estimate, figure, kernel_spectrum, setup
 
 
 def convergence_task(n, d, L, m, seed, steps):
@@ -16,14 +14,13 @@ def convergence_task(n, d, L, m, seed, steps):
     regime's bound (1 − ηλ_min(Θ₀)/n)², its predicted loss curve, and Lemma 4.5's rate
     1 − mφη/(kn²) with the constant set to 1."""
     X, Y, net = setup(n=n, d=d, L=L, m=m, seed=seed)
-    lr, eig = kernel_step_size(net, X)
-    spec = spectrum.empirical(net, X)
+    spec, lr = kernel_spectrum(net, X)
     R0 = net(X) - Y
     hist = train(net, X, Y, steps=steps, lr=lr, record_every=5, probes=[diagnostics.Distance()])
     phi = data.separation(X)
     return {"L": L, "seed": seed, "lr": lr, "c": theory.paper_constant(lr, 1, L, m), "phi": phi,
             "rate": diagnostics.linear_rate(hist["loss"], hist["step"]),
-            "kernel_rate": diagnostics.kernel_predicted_rate(lr, eig[0], n),
+            "kernel_rate": diagnostics.kernel_predicted_rate(lr, float(spec.values[-1]), n),
             "lemma_4_5_rate": 1.0 - m * phi * lr / n ** 2,
             "step": hist["step"], "loss": hist["loss"],
             "kernel_loss": spec.predicted_loss(R0, lr, hist["step"]).tolist(),

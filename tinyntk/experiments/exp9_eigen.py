@@ -8,9 +8,9 @@ import time
 import numpy
 
 from .. import backend as B
-from .. import data, diagnostics, plots, spectrum, stability, sweep, theory
+from .. import data, diagnostics, plots, spectrum, sweep, theory
 from ..train import train
-from .common import CI_NOTE, Result, estimate, figure, setup, steps_to
+from .common import CI_NOTE, Result, estimate, figure, kernel_spectrum, setup, steps_to
 
 
 def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
@@ -21,8 +21,7 @@ def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
     of the eigendirections, :math:`y^\top H^{-1} y` and Arora et al.'s generalization
     measure; and the steps until the loss is ``level``·L(0), measured and predicted."""
     X, Y, net = setup(n=n, d=d, L=L, m=m, seed=seed, target=target)
-    spec = spectrum.empirical(net, X)                       # Θ₀ at W(0), once
-    lr = lr_fraction * stability.largest_stable_lr(n, float(spec.values[0]))
+    spec, lr = kernel_spectrum(net, X, lr_fraction)         # Θ₀ at W(0), once
     which = [0, n // 2, n - 1]
     R0 = net(X) - Y
     probe = diagnostics.EigenProjections(which=which, spectrum=spec)
