@@ -1,5 +1,6 @@
 """Every experiment runs at its quick size and puts a measured value next to the theory."""
 import json
+import math
 
 import pytest
 
@@ -76,6 +77,19 @@ def test_estimate_is_the_student_t_interval_by_hand():
     assert (e.mean, e.low, e.high) == pytest.approx((2.0, 2.0 - half, 2.0 + half), rel=1e-10)
     assert e.text("{:.2f}") == "2.00 [-0.48, 4.48]"
     assert experiments.estimate([5.0]).text("{:.1f}") == "5.0"
+
+
+def test_estimate_on_logs_is_geometric_and_stays_positive():
+    # values 1, 10, 100: logs 0, ln 10, 2 ln 10 (mean ln 10, sd ln 10), so the geometric
+    # mean is 10 and the interval 10·exp(±t_{0.975,2}·ln 10/√3), to 1e-10; the arithmetic
+    # interval of the same values goes below 0
+    e = experiments.estimate([1.0, 10.0, 100.0], log=True)
+    half = 4.30265272975 * math.log(10.0) / 3 ** 0.5
+    assert (e.mean, e.low, e.high) == pytest.approx((10.0, 10 * math.exp(-half),
+                                                     10 * math.exp(half)), rel=1e-10)
+    assert e.geometric and e.low > 0 > experiments.estimate([1.0, 10.0, 100.0]).low
+    with pytest.raises(ValueError, match="positive"):
+        experiments.estimate([1.0, 0.0], log=True)
 
 
 def test_fit_seeds_averages_the_per_seed_slopes():

@@ -32,8 +32,11 @@ from ..theory import paper_constant
 from ..train import train
 
 CI_NOTE = ("[a, b] after a number: its 95% confidence interval over the seeds (the mean of "
-           "the per-seed values ± t₀.₉₇₅(s − 1)·sd/√s, Student t); a slope is fitted per seed "
-           "(least squares in log-log) and the slopes are averaged.")
+           "the per-seed values ± t₀.₉₇₅(s − 1)·sd/√s, Student t); losses and their ratios, "
+           "step counts, yᵀH⁻¹y and ratios to a bound are positive and spread over orders of "
+           "magnitude, so for them the same is done on their logs (a geometric mean and an "
+           "interval that stays above 0); a slope is fitted per seed (least squares in "
+           "log-log) and the slopes are averaged.")
 
 
 # ----- the report ------------------------------------------------------------------------
@@ -124,12 +127,14 @@ def write_text(path, text) -> None:
 # ----- estimates over seeds --------------------------------------------------------------
 @dataclass
 class Estimate:
-    """A quantity measured once per seed: the mean and its 95% Student-t interval."""
+    """A quantity measured once per seed: the mean and its 95% Student-t interval
+    (``geometric``: the geometric mean, the interval taken on the logs)."""
 
     mean: float
     low: float
     high: float
     values: list
+    geometric: bool = False
 
     def text(self, spec="{:+.3f}") -> str:
         """``mean [low, high]``; one seed gives the value alone."""
@@ -142,11 +147,18 @@ class Estimate:
         return f"{spec.format(min(self.values))} … {spec.format(max(self.values))}"
 
 
-def estimate(values, level=0.95) -> Estimate:
-    """:class:`Estimate` of per-seed ``values`` (see the module's note on intervals)."""
+def estimate(values, level=0.95, log=False) -> Estimate:
+    """:class:`Estimate` of per-seed ``values``: mean ± t₀.₉₇₅(s − 1)·sd/√s.  With ``log``
+    (for positive values spread over orders of magnitude: losses, step counts, ratios) the
+    same on ``log(values)``, mapped back: the geometric mean and an interval above 0."""
     from scipy.stats import t as student_t
 
     v = numpy.asarray(values, dtype=float)
+    if log:
+        if not (v > 0).all():
+            raise ValueError(f"estimate(log=True) needs positive values, got {v.tolist()}")
+        e = estimate(numpy.log(v), level)
+        return Estimate(math.exp(e.mean), math.exp(e.low), math.exp(e.high), v.tolist(), True)
     mean = float(v.mean())
     if len(v) < 2:
         return Estimate(mean, math.nan, math.nan, v.tolist())
@@ -196,15 +208,14 @@ def fit_seeds(x, curves) -> SeedFit:
         raise ValueError("every seed's curve has a value <= 0: no power law to fit")
     kept = curves[ok]
     fits = [fit_slope(x, c) for c in kept]
-    logs = numpy.log(kept)
-    per_x = [estimate(logs[:, j]) for j in range(len(x))]
+    per_x = [estimate(kept[:, j], log=True) for j in range(len(x))]
     if len(kept) > 1:
-        band = ([math.exp(e.low) for e in per_x], [math.exp(e.high) for e in per_x])
+        band = ([e.low for e in per_x], [e.high for e in per_x])
     else:
-        band = ([math.exp(e.mean) for e in per_x],) * 2
+        band = ([e.mean for e in per_x],) * 2
     return SeedFit(x=list(x), slope=estimate([s for s, _ in fits]),
                    intercept=float(numpy.mean([b for _, b in fits])),
-                   points=[math.exp(e.mean) for e in per_x], band=band,
+                   points=[e.mean for e in per_x], band=band,
                    dropped=int((~ok).sum()))
 
 

@@ -43,8 +43,8 @@ def linear_convergence(quick=False, out=None, executor=None, jobs=None) -> Resul
         rate, bound = estimate([r["rate"] for r in rs]), estimate([r["kernel_rate"] for r in rs])
         lemma = estimate([r["lemma_4_5_rate"] for r in rs])
         c = estimate([r["c"] for r in rs])
-        final = estimate([r["loss"][-1] / r["loss"][0] for r in rs])
-        kfinal = estimate([r["kernel_loss"][-1] / r["loss"][0] for r in rs])
+        final = estimate([r["loss"][-1] / r["loss"][0] for r in rs], log=True)
+        kfinal = estimate([r["kernel_loss"][-1] / r["loss"][0] for r in rs], log=True)
         above = sum(r["rate"] > r["kernel_rate"] for r in rs)
         rows.append((f"L = {L}: loss contraction per step (η = {rs[0]['lr']:.3g}, c = {c.text('{:.3g}')})",
                      rate.text("{:.4f}"),

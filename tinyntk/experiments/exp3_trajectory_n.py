@@ -33,8 +33,10 @@ def trajectory_n(quick=False, out=None, executor=None, jobs=None) -> Result:
     measured = fit(lambda r: max(r["distance"]) / math.sqrt(r["loss0"]))
     telescoped = fit(lambda r: bound(r, loss0=1.0))            # √(k n²/(mφ)): per √L(W(0))
     kernel = fit(lambda r: r["kernel_distance"] / math.sqrt(r["loss0"]))
-    ratio = [estimate([max(r["distance"]) / bound(r) for r in res if r["n"] == n]) for n in ns]
-    kratio = [estimate([r["distance_total"] / r["kernel_distance"] for r in res if r["n"] == n])
+    ratio = [estimate([max(r["distance"]) / bound(r) for r in res if r["n"] == n], log=True)
+             for n in ns]
+    kratio = [estimate([r["distance_total"] / r["kernel_distance"] for r in res if r["n"] == n],
+                       log=True)
               for n in ns]
     rows = [
         ("slope of max_l ‖W_l(T) − W_l(0)‖₂/√L(W(0)) in n", measured.text(),

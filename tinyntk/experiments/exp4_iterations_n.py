@@ -37,7 +37,7 @@ def iterations_n(quick=False, out=None, executor=None, jobs=None) -> Result:
     allen = fit(lambda r: r["n"] ** 6 / r["phi"] ** 2)
 
     def per_n(key):
-        return "[" + ", ".join(estimate([r[key] for r in res if r["n"] == n]).text("{:.0f}")
+        return "[" + ", ".join(estimate([r[key] for r in res if r["n"] == n], log=True).text("{:.0f}")
                                for n in ns) + "]"
 
     rows = [("slope of T(ε) in n", T.text(),

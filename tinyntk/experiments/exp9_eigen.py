@@ -52,12 +52,12 @@ def eigen_task(n, d, L, m, seed, steps, target, lr_fraction=0.25, level=1e-2):
 
 
 
-def _text(values, spec="{:.3g}") -> str:
-    """The :class:`~tinyntk.experiments.common.Estimate` of the seeds' values, or how many
-    of them are None (a level not reached)."""
+def _text(values, spec="{:.3g}", log=True) -> str:
+    """The :class:`~tinyntk.experiments.common.Estimate` of the seeds' values (on their logs
+    unless ``log=False``), or how many of them are None (a level not reached)."""
     if any(v is None for v in values):
         return f"not reached in {sum(v is None for v in values)} of {len(values)} seeds"
-    return estimate(values).text(spec)
+    return estimate(values, log=log).text(spec)
 
 
 def eigendirections(quick=False, out=None, executor=None, jobs=None) -> Result:
@@ -79,7 +79,7 @@ def eigendirections(quick=False, out=None, executor=None, jobs=None) -> Result:
         rs = by[t]
         rows += [
             (f"{label[t]}: energy on the top {max(1, n // 10)} of {n} eigendirections of Θ₀",
-             _text([r["label_energy_top"] for r in rs]), "–",
+             _text([r["label_energy_top"] for r in rs], log=False), "–",
              "large for structured labels (Arora et al. 2019, Figure 1)"),
             (f"{label[t]}: yᵀH⁻¹y / generalization measure √(2yᵀH⁻¹y/n)",
              _text([r["y_H_y"] for r in rs]) + " / " + _text([r["generalization_measure"] for r in rs]),
