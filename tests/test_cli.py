@@ -14,6 +14,9 @@ def test_demo_prints_table_and_writes_outputs(tmp_path, capsys):
     text = capsys.readouterr().out
     for needle in ("loss contraction per step", "Lemma 4.2", "λ₀", "NTK drift", "activation patterns"):
         assert needle in text
+    # the paper's column names the width it is proven for, and the regime says how far we are
+    assert "what the paper states (proven for m ≥" in text and "Regime:" in text
+    assert "not a check of the lemmas inside their proven regime" in " ".join(text.split())
     saved = json.loads((tmp_path / "demo.json").read_text())
     assert saved["history"]["loss"][-1] < saved["history"]["loss"][0]
     # the loss row carries the kernel-regime prediction at T, from Θ₀ and from Θ∞·m/k

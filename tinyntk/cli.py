@@ -8,6 +8,7 @@ import argparse
 import os
 import subprocess
 import sys
+import textwrap
 
 from . import backend as B
 
@@ -27,7 +28,7 @@ def _progress(total, desc):
     return callback, bar.close
 
 
-def _table(rows, headers=("quantity", "measured", "what the paper proves")) -> str:
+def _table(rows, headers) -> str:
     rows = [tuple(str(c) for c in r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join("-" * w for w in widths)
@@ -46,7 +47,9 @@ def cmd_demo(args) -> int:
     finally:
         close()
     print(f"tinyntk demo ({B.get_backend().name} backend, {r.seconds:.1f} s)")
-    print(_table(r.rows))
+    print(textwrap.fill(r.regime, width=100))
+    print(_table(r.rows, headers=("quantity", "measured",
+                                  f"what the paper states (proven for {r.proven_for})")))
     if plots.available():
         path = os.path.join(args.out, "demo.png")
         predicted = {experiments.BASELINES[name]: v for name, v in r.raw["kernel_loss"].items()}
@@ -56,7 +59,8 @@ def cmd_demo(args) -> int:
         print(f"figure: {path}")
     else:
         print("(no figure: install matplotlib, `pip install tinyntk[plot]`)")
-    experiments.write_json(os.path.join(args.out, "demo.json"), {"rows": r.rows, **r.raw})
+    experiments.write_json(os.path.join(args.out, "demo.json"),
+                           {"rows": r.rows, "regime": r.regime, **r.raw})
     return 0
 
 

@@ -7,7 +7,7 @@ import time
 
 from .. import backend as B
 from .. import data, diagnostics, kernels
-from ..theory import paper_constant
+from ..theory import paper_constant, regime
 from ..train import train
 from .common import Result, fmt, jsonable, kernel_baseline, kernel_step_size, setup
 
@@ -58,5 +58,7 @@ def demo(n=32, d=16, k=1, L=2, m=2048, steps=150, mu=0.5, seed=0, dtype="float64
            "predicted_rate": predicted, "bound": bound, "theta0_eigs": eig.tolist()}
     params = dict(n=n, d=d, k=k, L=L, m=m, steps=steps, mu=mu, seed=seed, dtype=dtype,
                   backend=B.get_backend().name)
+    where = regime(n=n, L=L, phi=phi, m=m, k=k, moved=max(dist))
     return Result("demo", "Demo: a wide deep ReLU net trained by GD", params, raw, rows,
-                  seconds=time.perf_counter() - t0)
+                  seconds=time.perf_counter() - t0, regime=where.text(),
+                  proven_for=f"m ≥ {where.width:.2g}")
