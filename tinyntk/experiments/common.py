@@ -13,7 +13,10 @@ Confidence intervals.  A number measured over ``s`` seeds is reported as
 ``mean [low, high]``: the mean of the per-seed values and the 95% Student-t interval
 ``mean ± t_{0.975, s−1} · sd/√s`` (:func:`estimate`).  A slope is fitted per seed (least
 squares of ``log y`` on ``log x``) and those slopes are averaged the same way
-(:func:`fit_seeds`).  Each seed draws both the data and the net (:func:`setup`).
+(:func:`fit_seeds`).  Positive quantities spread over orders of magnitude (losses, their
+ratios, step counts, ratios to a bound) get the same interval on their logs, mapped back:
+a geometric mean and an interval above 0 (``estimate(values, log=True)``).  Each seed
+draws both the data and the net (:func:`setup`).
 """
 from __future__ import annotations
 
