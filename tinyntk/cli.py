@@ -48,8 +48,7 @@ def cmd_demo(args) -> int:
         close()
     print(f"tinyntk demo ({B.get_backend().name} backend, {r.seconds:.1f} s)")
     print(textwrap.fill(r.regime, width=100))
-    print(_table(r.rows, headers=("quantity", "measured",
-                                  f"what the paper states (proven for {r.proven_for})")))
+    print(_table(r.rows, headers=("quantity", "measured", r.paper_heading)))
     if plots.available():
         path = os.path.join(args.out, "demo.png")
         predicted = {experiments.BASELINES[name]: v for name, v in r.raw["kernel_loss"].items()}

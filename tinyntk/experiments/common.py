@@ -63,9 +63,14 @@ class Result:
     regime: str = ""
     proven_for: str = ""
 
+    @property
+    def paper_heading(self) -> str:
+        """The paper's column heading, with the width it is proven for where known."""
+        return "what the paper states" + (f" (proven for {self.proven_for})"
+                                          if self.proven_for else "")
+
     def markdown(self) -> str:
-        paper = "what the paper states" + (f" (proven for {self.proven_for})"
-                                           if self.proven_for else "")
+        paper = self.paper_heading
         lines = [f"## {self.title}", "", self.notes, ""]
         if self.regime:
             lines += [f"**{self.regime}**", ""]
