@@ -425,6 +425,8 @@ def empirical_ntk(net, X, X2=None, train_output: bool = False, output: str = "me
         ``X`` only for one block: worth it when ``X`` is much larger than ``X2`` (many
         points against a training set).
 
+    Notes
+    -----
     Memory without ``chunk``: the forward caches (L arrays ``(n, m)`` and ``(n2, m)``),
     the current layer's signals only (``(n, m)`` and ``(n2, m)``, times ``k`` for
     "mean"/"trace"/"full"), and three ``n × n2`` arrays (two Grams and the sum).  Cost

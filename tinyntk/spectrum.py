@@ -30,8 +30,8 @@ plus :math:`O(\sqrt{\log(n/(\lambda_0\delta))/n})`.  Our nets are deeper and nar
 that theorem's: here it is a measurement that tells structured labels from random ones, not
 a bound that is proven for them.
 
-Kernels
--------
+Kernels and their spectra
+-------------------------
 :func:`gram`: ``H`` of Proposition 3.6 (Arora et al.'s :math:`H^\infty`);
 :func:`ntk`: the infinite-width :math:`\Theta_\infty` (times ``m/k`` to be on the scale of
 a width-``m`` net); :func:`empirical`: :math:`\Theta_0` of a net; :func:`eigh`: any kernel
