@@ -60,8 +60,10 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"tinyntk {release}"
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 6,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["tinyntk.css"]
 html_show_sourcelink = False

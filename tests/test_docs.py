@@ -19,11 +19,15 @@ NOT_MODULES = {"__init__", "__main__", "version"}      # no API of their own
 
 
 def _toctree_entries(page: pathlib.Path) -> list:
-    """The entries of every ``{toctree}`` block of a MyST page."""
+    """The documents of every ``{toctree}`` block of a MyST page (``Title <doc>`` gives
+    ``doc``)."""
     entries = []
     for block in re.findall(r"```\{toctree\}\n(.*?)```", page.read_text(), flags=re.S):
-        entries += [line.strip() for line in block.splitlines()
-                    if line.strip() and not line.strip().startswith(":")]
+        for line in block.splitlines():
+            line = line.strip()
+            if line and not line.startswith(":"):
+                titled = re.fullmatch(r".*<(.+)>", line)
+                entries.append(titled.group(1) if titled else line)
     return entries
 
 
