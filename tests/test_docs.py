@@ -76,6 +76,6 @@ def test_a_tutorial_is_an_executed_notebook_with_exercises_and_hints(page):
 
 def test_the_site_reaches_every_page():
     reached = set(_toctree_entries(DOCS / "index.md"))
-    for wanted in ["tutorials/index", "paper", "glossary", "api/index", "robustness", "reproduce/report"]:
+    for wanted in ["tutorials/index", "code", "paper", "glossary", "api/index", "robustness", "reproduce/report"]:
         assert wanted in reached, f"docs/index.md's toctrees do not reach {wanted}"
         assert (DOCS / f"{wanted}.md").exists()
