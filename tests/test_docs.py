@@ -4,7 +4,7 @@
 * every module of the package has its API page, and the API index lists every page, so a
   new module cannot go undocumented;
 * every tutorial is a MyST notebook (``code-cell`` blocks, a kernelspec) listed in the
-  tutorials' index, and ends with 2-4 exercises, each with a ``{dropdown}`` hint;
+  tutorials' index, and ends with 2-4 exercises, each with a ``{dropdown}`` hint and a solution;
 * the pages the issue asks for are in a toctree, so Sphinx builds them.
 """
 import pathlib
@@ -71,6 +71,8 @@ def test_a_tutorial_is_an_executed_notebook_with_exercises_and_hints(page):
     assert 2 <= len(items) <= 4, f"{page.name}: {len(items)} exercises, the issue asks for 2-4"
     assert exercises.count("```{dropdown} Hint") == len(items), \
         f"{page.name}: every exercise needs a collapsible hint"
+    assert exercises.count("```{dropdown} Solution") == len(items), \
+        f"{page.name}: every exercise needs a collapsible solution"
     assert "plt.show()" in text and "ax.set_xlabel" in text, f"{page.name}: no labelled figure"
 
 
